@@ -79,8 +79,9 @@ def train_val_test_split(
 
     The validation and test sizes are ``round(val * n)`` and ``round(test * n)``; the rest is
     training data. The same ``seed`` always gives the same split. With ``stratify=True``
-    every class keeps (to within one sample) its share of the whole set in each part, so a
-    small validation set cannot by chance miss or over-represent a digit. Rows are shuffled.
+    every class keeps its share of the whole set in each part (within one sample in the
+    validation and test parts, two in training, which takes the rest), so a small validation
+    set cannot by chance miss or over-represent a digit. Rows are shuffled.
     The parts are copies: editing them leaves ``X`` and ``y`` untouched.
     """
     X = np.asarray(X)
