@@ -1,0 +1,34 @@
+"""graphdl: a define-then-run computation-graph engine.
+
+Declare a graph over symbolic inputs, optimize it, differentiate it as a graph transformation,
+and compile it to readable, vectorized NumPy source.
+"""
+
+from graphdl import ops as _ops  # noqa: F401  (registers every op, installs operators)
+from graphdl.autodiff import grad, hessian, hvp, jacobian, jvp, vjp
+from graphdl.codegen import Function, function
+from graphdl.errors import (
+    DifferentiationError,
+    DTypeError,
+    GraphError,
+    GraphRuntimeError,
+    InputError,
+    ShapeError,
+)
+from graphdl.ir import Node, count_nodes, format_graph, graph_inputs, to_networkx, toposort
+from graphdl.ops.elementwise import (
+    abs, add, cast, clip, cos, divide, equal, exp, expm1, floor, greater, greater_equal, less,
+    less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum, multiply,
+    negative, not_equal, power, reciprocal, relu, sigmoid, sign, sin, softplus, sqrt, square,
+    stop_gradient, subtract, tan, tanh, where,
+)
+from graphdl.ops.indexing import getitem, one_hot, take, take_along_axis
+from graphdl.ops.leaves import SharedVariable, constant, matrix, scalar, shared, tensor, vector
+from graphdl.ops.linalg import dot, matmul
+from graphdl.ops.nn import log_softmax, logsumexp, softmax
+from graphdl.ops.reductions import argmax, argmin, max, mean, min, prod, sum
+from graphdl.ops.shape_ops import (
+    broadcast_to, concatenate, expand_dims, reshape, squeeze, stack, transpose,
+)
+
+__version__ = "0.1.0"

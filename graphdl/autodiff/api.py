@@ -1,0 +1,127 @@
+"""The public differentiation API: grad, vjp, jvp, jacobian, hessian, hvp.
+
+Each returns graph nodes: derivatives are graphs like any other, so they can be optimized,
+compiled, rendered, and differentiated again (grad of grad, jvp of grad, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from graphdl.autodiff.forward import tangents as forward_sweep
+from graphdl.autodiff.reverse import adjoints as reverse_sweep
+from graphdl.errors import DifferentiationError
+from graphdl.ir.node import Node
+from graphdl.ir.shapes import fmt_shape
+from graphdl.ops import elementwise as ew
+from graphdl.ops import shape_ops
+from graphdl.ops.leaves import constant
+from graphdl.ops.registry import as_node
+
+NodeOrList = Node | list[Node]
+
+
+def _as_list(x: Any) -> tuple[list[Node], bool]:
+    if isinstance(x, (list, tuple)):
+        return [as_node(n) for n in x], True
+    return [as_node(x)], False
+
+
+def _check_wrt(wrt: Sequence[Node], what: str) -> None:
+    for w in wrt:
+        if w.dtype.kind != "f":
+            raise DifferentiationError(f"{what}: cannot differentiate with respect to "
+                                       f"{w.label()} of dtype {w.dtype} (needs a float)")
+
+
+def _fill(result: Node | None, like: Node, disconnected: str, what: str) -> Node:
+    if result is not None:
+        return result
+    if disconnected == "raise":
+        raise DifferentiationError(f"{what}: the output does not depend on {like.label()}")
+    return shape_ops.zeros_like(like)
+
+
+def grad(cost: Node, wrt: NodeOrList, disconnected: Literal["zero", "raise"] = "zero"
+         ) -> NodeOrList:
+    """d cost / d wrt by one reverse sweep; ``cost`` must be a scalar.
+
+    A ``wrt`` the cost does not depend on gets zeros of its shape (or an error with
+    ``disconnected="raise"``). ``wrt`` may hold inputs, shared variables or intermediate nodes.
+    """
+    cost = as_node(cost)
+    targets, many = _as_list(wrt)
+    if cost.shape != ():
+        raise DifferentiationError(
+            f"grad: the cost must be a scalar, got {cost.label()} with shape "
+            f"{fmt_shape(cost.shape)} (use gd.vjp or gd.jacobian for non-scalar outputs)"
+        )
+    if cost.dtype.kind != "f":
+        raise DifferentiationError(f"grad: the cost must be a float, got dtype {cost.dtype}")
+    _check_wrt(targets, "grad")
+    seed = constant(np.ones((), dtype=cost.dtype))
+    bar = reverse_sweep([cost], [seed], targets)
+    results = [_fill(bar.get(w), w, disconnected, "grad") for w in targets]
+    return results if many else results[0]
+
+
+def vjp(outputs: NodeOrList, wrt: NodeOrList, cotangents: NodeOrList,
+        disconnected: Literal["zero", "raise"] = "zero") -> NodeOrList:
+    """Vector-Jacobian products: sum_k cotangent_k . d output_k / d wrt, one reverse sweep."""
+    outs, _ = _as_list(outputs)
+    targets, many = _as_list(wrt)
+    cts, _ = _as_list(cotangents)
+    if len(cts) != len(outs):
+        raise DifferentiationError(f"vjp: {len(outs)} outputs but {len(cts)} cotangents")
+    _check_wrt(targets, "vjp")
+    fitted = [_fit_like(c, o, "vjp: cotangent") for c, o in zip(cts, outs)]
+    bar = reverse_sweep(outs, fitted, targets)
+    results = [_fill(bar.get(w), w, disconnected, "vjp") for w in targets]
+    return results if many else results[0]
+
+
+def jvp(outputs: NodeOrList, wrt: NodeOrList, tangents: NodeOrList,
+        disconnected: Literal["zero", "raise"] = "zero") -> NodeOrList:
+    """Jacobian-vector products d output / d wrt . tangent, one forward sweep.
+
+    ``tangents`` may be nodes or numbers/arrays (lifted to constants and broadcast to ``wrt``).
+    """
+    outs, many = _as_list(outputs)
+    targets, _ = _as_list(wrt)
+    ts, _ = _as_list(tangents)
+    if len(ts) != len(targets):
+        raise DifferentiationError(f"jvp: {len(targets)} wrt but {len(ts)} tangents")
+    _check_wrt(targets, "jvp")
+    seeds = {w: _fit_like(t, w, "jvp: tangent") for w, t in zip(targets, ts)}
+    dot = forward_sweep(outs, seeds)
+    results = [_fill(dot.get(o), o, disconnected, "jvp") for o in outs]
+    return results if many else results[0]
+
+
+def _fit_like(value: Node, like: Node, what: str) -> Node:
+    """``value`` cast to ``like``'s dtype and broadcast to its shape (an error if it cannot)."""
+    value = ew.cast(value, like.dtype) if value.dtype != like.dtype else value
+    if value.shape != like.shape:
+        try:
+            value = shape_ops.broadcast_like(value, like)
+        except Exception as exc:
+            raise DifferentiationError(f"{what} of shape {fmt_shape(value.shape)} does not fit "
+                                       f"{like.label()} of shape {fmt_shape(like.shape)}") from exc
+    return value
+
+
+def hvp(cost: Node, wrt: Node, v: Any) -> Node:
+    """Hessian-vector product H v, forward-over-reverse: jvp of grad."""
+    g = grad(cost, wrt)
+    return jvp(g, wrt, v)
+
+
+def hessian(cost: Node, wrt: Node, mode: str = "forward") -> Node:
+    """The Hessian d^2 cost / d wrt^2, shape ``wrt.shape + wrt.shape``: the Jacobian of the
+    gradient, by forward-over-reverse by default."""
+    from graphdl.autodiff.jacobian import jacobian
+
+    return jacobian(grad(cost, wrt), wrt, mode=mode)

@@ -1,0 +1,34 @@
+"""Forward mode as a graph transformation: the tangent sweep.
+
+The lecture's forward sweep: seed the inputs' tangents (v-dot), then walk the graph in
+topological order and give every node the tangent its op's JVP rule computes from its inputs'
+tangents. A tangent known to be zero is ``None`` and never becomes a node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from graphdl.errors import DifferentiationError
+from graphdl.ir.node import Node
+from graphdl.ir.walk import toposort
+
+
+def tangents(outputs: Sequence[Node], seeds: Mapping[Node, Node]) -> dict[Node, Node]:
+    """The tangent of every node that depends on a seeded node (missing means zero)."""
+    dot: dict[Node, Node] = dict(seeds)
+    for node in toposort(outputs):
+        if node in dot or node.is_leaf:
+            continue
+        incoming = [dot.get(p) for p in node.inputs]
+        if all(t is None for t in incoming) or node.op.zero_derivative:
+            continue
+        if node.op.jvp is None:
+            raise DifferentiationError(
+                f"cannot differentiate through {node.op.name} node {node.label()} (created at "
+                f"{node.origin}): the op has no derivative rule"
+            )
+        t = node.op.jvp(node, incoming)
+        if t is not None:
+            dot[node] = t
+    return dot

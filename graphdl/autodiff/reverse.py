@@ -1,0 +1,53 @@
+"""Reverse mode as a graph transformation: the adjoint sweep.
+
+The lecture's reverse sweep, node by node: walk the primal graph in reverse topological order,
+and for each node v_i with adjoint v-bar_i, ask its op's VJP rule for the contributions
+v-bar_i * dv_i/dv_j to each input v_j and add them into v-bar_j. The result is a graph of ordinary
+nodes that reuses the primal nodes (so compiling [cost, *grads] computes the forward part once),
+and can be optimized, compiled, rendered and differentiated again.
+
+Only nodes that lie between ``wrt`` and the outputs are visited; a zero adjoint is ``None`` and is
+never materialized or multiplied through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphdl.errors import DifferentiationError
+from graphdl.ir.node import Node
+from graphdl.ir.walk import depends_on, toposort
+from graphdl.ops import elementwise as ew
+
+
+def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]
+             ) -> dict[Node, Node]:
+    """The adjoint of every node between ``wrt`` and ``outputs`` (missing means zero)."""
+    order = toposort(outputs)
+    live = depends_on(order, wrt)
+    bar: dict[Node, Node] = {}
+    for out, ct in zip(outputs, cotangents):
+        if out in live:
+            _accumulate(bar, out, ct)
+    for node in reversed(order):
+        g = bar.get(node)
+        if g is None or node.is_leaf or node not in live:
+            continue
+        op = node.op
+        if op.zero_derivative:
+            continue
+        if op.vjp is None:
+            raise DifferentiationError(
+                f"cannot differentiate through {op.name} node {node.label()} (created at "
+                f"{node.origin}): the op has no derivative rule"
+            )
+        for parent, contribution in zip(node.inputs, op.vjp(node, g)):
+            if contribution is not None and parent in live:
+                _accumulate(bar, parent, contribution)
+    return bar
+
+
+def _accumulate(bar: dict[Node, Node], node: Node, contribution: Node) -> None:
+    """v-bar_node += contribution."""
+    previous = bar.get(node)
+    bar[node] = contribution if previous is None else ew.add(previous, contribution)

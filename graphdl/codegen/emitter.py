@@ -1,0 +1,158 @@
+"""The emitter: a schedule of nodes in, straight-line NumPy source out.
+
+One statement per computed node, in schedule order, each followed by a comment naming the node
+(op, type, the user's name and line). Constants appear inline when they are scalars and are hoisted
+into the function's namespace when they are arrays. An intermediate array is deleted right after
+its last use, so peak memory stays close to hand-written code. Every op's expression comes from its
+registry entry (`Op.emit_expr`); the emitter knows nothing about particular ops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphdl.codegen import runtime
+from graphdl.codegen.names import Namer, comment_text
+from graphdl.ir.node import Node
+from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+
+
+@dataclass
+class Emitted:
+    """Generated source and what is needed to run it and to explain its failures."""
+
+    source: str
+    function_name: str
+    namespace: dict[str, Any]
+    line_nodes: dict[int, Node] = field(default_factory=dict)  # source line -> node
+    variables: dict[Node, str] = field(default_factory=dict)  # node -> expression or name
+
+
+def literal(value: Any) -> str:
+    """Python source for a scalar constant that keeps NumPy's meaning (weak or typed)."""
+    if isinstance(value, np.generic):
+        inner = literal(value.item())
+        return f"np.{value.dtype.name}({inner})"
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "np.nan"
+        if math.isinf(value):
+            return "np.inf" if value > 0 else "(-np.inf)"
+        return repr(value) if value >= 0 else f"({value!r})"
+    if isinstance(value, int):
+        return repr(value) if value >= 0 else f"({value!r})"
+    raise TypeError(f"no literal for {value!r}")
+
+
+class _Attrs:
+    """Renders attribute values as code, hoisting arrays into the namespace."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.namespace = namespace
+        self.count = 0
+
+    def render(self, value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            name = f"_k{self.count}"
+            self.count += 1
+            self.namespace[name] = value
+            return _Raw(name)
+        return value
+
+
+class _Raw(str):
+    """A string that formats as itself (not quoted) when an op's template uses ``{attr}``."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def emit_function(
+    name: str,
+    params: Sequence[Node],
+    schedule: Sequence[Node],
+    outputs: Sequence[Node],
+    updates: Sequence[Node],
+    title: str = "",
+) -> Emitted:
+    """Source of ``def name(*params): ... return (outputs...), (updates...)``."""
+    namer = Namer()
+    namespace: dict[str, Any] = {"np": np, "_rt": runtime}
+    attrs = _Attrs(namespace)
+    expr: dict[Node, str] = {}
+    param_names = []
+    for node in params:
+        prefix = "s" if node.op is SHARED else "x"
+        expr[node] = namer.name(node.name, prefix)
+        param_names.append(expr[node])
+
+    last_use = _last_uses(schedule, outputs, updates)
+    lines = [f"def {name}({', '.join(param_names)}):"]
+    if title:
+        lines.append(f'    """{comment_text(title, 200)}"""')
+    line_nodes: dict[int, Node] = {}
+    computed = [n for n in schedule if n.op is not INPUT and n.op is not SHARED]
+    for position, node in enumerate(computed):
+        if node.op is CONSTANT:
+            expr[node] = _constant_code(node, attrs)
+            continue
+        args = [expr[p] for p in node.inputs]
+        rendered = {k: attrs.render(v) for k, v in node.attrs.items()}
+        code = node.op.emit_expr(args, rendered)
+        var = namer.name(node.name)
+        expr[node] = var
+        lines.append(f"    {var} = {code}  # {_describe(node, var)}")
+        line_nodes[len(lines)] = node
+        dead = [expr[p] for p in _unique(node.inputs) if last_use.get(p) is node
+                and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT
+                and p.shape != ()]
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
+    outs = ", ".join(expr[o] for o in outputs)
+    upds = ", ".join(expr[u] for u in updates)
+    lines.append(f"    return ({outs}{',' if len(outputs) == 1 else ''}), "
+                 f"({upds}{',' if len(updates) == 1 else ''})")
+    return Emitted("\n".join(lines) + "\n", name, namespace, line_nodes, expr)
+
+
+def _constant_code(node: Node, attrs: _Attrs) -> str:
+    value = node.attrs["value"]
+    if isinstance(value, np.ndarray):
+        return str(attrs.render(value))
+    return literal(value)
+
+
+def _describe(node: Node, var: str) -> str:
+    parts = [node.op.name, node.type_str()]
+    if node.name and node.name != var:
+        parts.append(repr(comment_text(node.name, 40)))
+    if node.origin and node.origin != "?":
+        parts.append(f"({comment_text(node.origin, 60)})")
+    return " ".join(parts)
+
+
+def _unique(nodes: Sequence[Node]) -> list[Node]:
+    seen: list[Node] = []
+    for n in nodes:
+        if all(n is not s for s in seen):
+            seen.append(n)
+    return seen
+
+
+def _last_uses(schedule: Sequence[Node], outputs: Sequence[Node],
+               updates: Sequence[Node]) -> dict[Node, Node | None]:
+    """For each node, the last scheduled node reading it (None when returned at the end)."""
+    last: dict[Node, Node | None] = {}
+    for node in schedule:
+        for parent in node.inputs:
+            last[parent] = node
+    for node in list(outputs) + list(updates):
+        last[node] = None
+    return last

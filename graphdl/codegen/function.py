@@ -1,0 +1,267 @@
+"""`gd.function`: compile a graph once into a Python function of straight-line NumPy.
+
+A call checks its arguments against the inputs' static shapes and dtypes (errors name the input
+and what was expected), runs the generated code, then applies ``updates`` to shared variables; all
+updates read the values from before the call. An exception inside the generated code is re-raised
+as `GraphRuntimeError` naming the node, its operands' shapes and the user's line that built it.
+"""
+
+from __future__ import annotations
+
+import linecache
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphdl.codegen.emitter import Emitted, emit_function
+from graphdl.codegen.names import comment_text, safe_identifier
+from graphdl.errors import GraphError, GraphRuntimeError, InputError, ShapeError
+from graphdl.ir.node import Node
+from graphdl.ir.shapes import fmt_shape
+from graphdl.ir.walk import toposort
+from graphdl.ops import elementwise as ew
+from graphdl.ops.leaves import INPUT, SHARED, SharedVariable
+from graphdl.ops.registry import as_node
+
+_compiled_count = 0
+
+
+class Function:
+    """A compiled graph. Call it with one argument per input; read ``source`` to see the code."""
+
+    def __init__(
+        self,
+        inputs: Sequence[Node],
+        outputs: Node | Sequence[Node] | None,
+        updates: Mapping[Node, Any] | Sequence[tuple[Node, Any]] | None = None,
+        name: str | None = None,
+        optimize: bool = True,
+    ) -> None:
+        global _compiled_count
+        self.inputs = list(inputs)
+        self._single = isinstance(outputs, Node)
+        requested = [] if outputs is None else [outputs] if self._single else list(outputs)
+        requested = [as_node(o) for o in requested]
+        self._check_inputs(requested)
+        pairs = _normalize_updates(updates)
+        self.shared_updated = [s for s, _ in pairs]
+        update_nodes = [v for _, v in pairs]
+        self.report = None
+        final = requested + update_nodes
+        if optimize and final:
+            from graphdl.optimize import optimize as run_passes
+
+            final, self.report = run_passes(final)
+        self.outputs = final[: len(requested)]
+        self.update_values = final[len(requested):]
+        self.schedule = _schedule(self.outputs + self.update_values)
+        self._check_closed()
+        self.shared = [n for n in self.schedule if n.op is SHARED]
+        _compiled_count += 1
+        self.name = safe_identifier(name) or "compiled"
+        self._filename = f"<graphdl:{self.name}:{_compiled_count}>"
+        self._emitted = emit_function(
+            self.name, self.inputs + self.shared, self.schedule, self.outputs,
+            self.update_values, title=f"graphdl function {comment_text(name or self.name)}",
+        )
+        self._function = _compile(self._emitted, self._filename)
+        self._checkers = [_InputCheck(x, self.schedule) for x in self.inputs]
+        self._update_boxes = [s.box for s in self.shared_updated]
+        self._shared_boxes = [s.box for s in self.shared]
+
+    @property
+    def source(self) -> str:
+        """The generated Python source."""
+        return self._emitted.source
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) != len(self._checkers):
+            names = ", ".join(c.label for c in self._checkers)
+            raise InputError(f"function {self.name} takes {len(self._checkers)} argument(s) "
+                             f"({names}), received {len(args)}")
+        values = [check(a) for check, a in zip(self._checkers, args)]
+        values.extend(box.value for box in self._shared_boxes)
+        try:
+            outputs, new_state = self._function(*values)
+        except GraphError:
+            raise
+        except Exception as exc:  # a NumPy failure inside generated code: name the node
+            raise self._explain(exc) from None
+        for box, value in zip(self._update_boxes, new_state):
+            box.value = value
+        return outputs[0] if self._single else list(outputs)
+
+    def _explain(self, exc: Exception) -> Exception:
+        frames = traceback.extract_tb(exc.__traceback__)
+        tb = exc.__traceback__
+        local_values: dict[str, Any] = {}
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self._filename:
+                local_values = dict(tb.tb_frame.f_locals)
+            tb = tb.tb_next
+        line = next((f.lineno for f in reversed(frames) if f.filename == self._filename), None)
+        node = self._emitted.line_nodes.get(line) if line is not None else None
+        if node is None:
+            return GraphRuntimeError(f"function {self.name} failed: {type(exc).__name__}: {exc}")
+        operands = []
+        for parent in node.inputs:
+            code = self._emitted.variables.get(parent, "?")
+            value = local_values.get(code)
+            runtime_shape = np.shape(value) if value is not None else "?"
+            operands.append(f"{parent.label()} {parent.type_str()} "
+                            f"(run-time shape {runtime_shape})")
+        error = GraphRuntimeError(
+            f"{node.op.name} node {node.label()} (created at {node.origin}) failed: "
+            f"{type(exc).__name__}: {exc}; operands: {'; '.join(operands)}"
+        )
+        error.node = node
+        error.numpy_error = exc
+        return error
+
+    def _check_inputs(self, outputs: list[Node]) -> None:
+        for i, x in enumerate(self.inputs):
+            if not isinstance(x, Node) or x.op is not INPUT:
+                what = x.label() if isinstance(x, Node) else repr(x)
+                hint = " (shared variables are not arguments; they are read directly)" if (
+                    isinstance(x, SharedVariable)) else ""
+                raise TypeError(f"function: inputs[{i}] = {what} is not a symbolic input{hint}")
+        if len({id(x) for x in self.inputs}) != len(self.inputs):
+            raise ValueError("function: an input is listed twice")
+
+    def _check_closed(self) -> None:
+        given = {id(x) for x in self.inputs}
+        for node in self.schedule:
+            if node.op is INPUT and id(node) not in given:
+                raise ValueError(f"function: the outputs depend on input {node.label()} which is "
+                                 "not in the inputs list")
+
+    def __repr__(self) -> str:
+        return (f"<graphdl.Function {self.name}: {len(self.inputs)} inputs, "
+                f"{len(self.outputs)} outputs, {len(self.update_values)} updates, "
+                f"{len(self.schedule)} nodes>")
+
+
+def function(inputs: Sequence[Node], outputs: Node | Sequence[Node] | None = None,
+             updates: Mapping[Node, Any] | Sequence[tuple[Node, Any]] | None = None,
+             name: str | None = None, optimize: bool = True) -> Function:
+    """Compile ``outputs`` (a node or a list) as a function of ``inputs``.
+
+    ``updates`` maps shared variables to their new values, applied after each call.
+    """
+    return Function(inputs, outputs, updates, name=name, optimize=optimize)
+
+
+def _normalize_updates(updates: Any) -> list[tuple[SharedVariable, Node]]:
+    if updates is None:
+        return []
+    items = list(updates.items()) if isinstance(updates, Mapping) else list(updates)
+    pairs: list[tuple[SharedVariable, Node]] = []
+    seen: set[int] = set()
+    for target, value in items:
+        if not isinstance(target, SharedVariable):
+            raise TypeError(f"updates: {target!r} is not a shared variable")
+        if id(target) in seen:
+            raise ValueError(f"updates: shared {target.label()} is updated twice")
+        seen.add(id(target))
+        value = as_node(value)
+        pairs.append((target, _fit_update(target, value)))
+    return pairs
+
+
+def _fit_update(target: SharedVariable, value: Node) -> Node:
+    if len(value.shape) > len(target.shape) or any(
+        v is not None and v != t and v != 1
+        for v, t in zip(reversed(value.shape), reversed(target.shape))
+    ):
+        raise ShapeError(f"updates: the new value of shared {target.label()} has shape "
+                         f"{fmt_shape(value.shape)}, expected {fmt_shape(target.shape)}")
+    if value.dtype != target.dtype:
+        if not np.can_cast(value.dtype, target.dtype, casting="same_kind"):
+            raise ShapeError(f"updates: the new value of shared {target.label()} has dtype "
+                             f"{value.dtype}, expected {target.dtype}")
+        value = ew.cast(value, target.dtype)
+    if value.shape != target.shape:
+        from graphdl.ops.shape_ops import broadcast_to
+
+        value = broadcast_to(value, target.shape) if None not in value.shape else value
+    return value
+
+
+def _schedule(nodes: list[Node]) -> list[Node]:
+    return toposort(nodes)
+
+
+def _compile(emitted: Emitted, filename: str):
+    code = compile(emitted.source, filename, "exec")
+    linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True),
+                                 filename)
+    namespace = dict(emitted.namespace)
+    exec(code, namespace)  # noqa: S102 - our own generated source; user names are sanitized
+    return namespace[emitted.function_name]
+
+
+class _InputCheck:
+    """Converts and checks one argument before any computation runs."""
+
+    def __init__(self, node: Node, schedule: Sequence[Node]) -> None:
+        self.node = node
+        self.label = node.label()
+        self.dtype = node.dtype
+        self.ndim = node.ndim
+        self.static = [(i, d) for i, d in enumerate(node.shape) if d is not None]
+        self.vectorizes = _only_elementwise_consumers(node, schedule)
+
+    def __call__(self, value: Any) -> np.ndarray:
+        if value.__class__ is not np.ndarray:
+            value = self._from_python(value)
+        elif value.dtype != self.dtype:
+            if not np.can_cast(value.dtype, self.dtype, casting="safe"):
+                raise InputError(
+                    f"input {self.label}: expected dtype {self.dtype}, received {value.dtype} "
+                    f"(not a safe cast; convert with .astype('{self.dtype}'))"
+                )
+            value = value.astype(self.dtype)
+        shape = value.shape
+        extra = len(shape) - self.ndim
+        if extra != 0 and not (extra > 0 and self.vectorizes):
+            raise InputError(
+                f"input {self.label}: expected shape {fmt_shape(self.node.shape)} (rank "
+                f"{self.ndim}), received shape {fmt_shape(shape)} (rank {len(shape)})"
+            )
+        for axis, size in self.static:
+            if shape[axis + extra] != size:
+                raise InputError(
+                    f"input {self.label}: expected shape {fmt_shape(self.node.shape)}, received "
+                    f"{fmt_shape(shape)} (axis {axis} should be {size})"
+                )
+        return value
+
+    def _from_python(self, value: Any) -> np.ndarray:
+        if isinstance(value, Node):
+            raise InputError(f"input {self.label}: received a graph node; compiled functions "
+                             "take arrays")
+        array = np.asarray(value)
+        if array.dtype == self.dtype:
+            return array
+        natural = array.dtype
+        same_kind_number = natural.kind in "biuf" and (
+            natural.kind == self.dtype.kind or np.can_cast(natural, self.dtype, "safe")
+            or (natural.kind in "biu" and self.dtype.kind == "f"))
+        if not same_kind_number:
+            raise InputError(f"input {self.label}: expected dtype {self.dtype}, received "
+                             f"{type(value).__name__} of dtype {natural}")
+        return array.astype(self.dtype)
+
+
+def _only_elementwise_consumers(node: Node, schedule: Sequence[Node]) -> bool:
+    """True when every node depending on ``node`` is elementwise, so arguments with extra
+    leading axes broadcast through the whole graph the way NumPy would (vectorized calls)."""
+    reached = {node}
+    for n in schedule:
+        if any(p in reached for p in n.inputs):
+            if not n.op.elementwise:
+                return False
+            reached.add(n)
+    return True

@@ -1,0 +1,73 @@
+"""Small NumPy helpers that generated code calls (as ``_rt.name``) where one expression is not
+enough: stable softmax family, and the adjoints of indexing and of broadcasting over sizes known
+only at run time. Each is what a careful person would write by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    shifted -= np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted
+
+
+def logsumexp(x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``x`` over the axes along which ``shape`` was broadcast to ``x``'s shape."""
+    if np.shape(x) == shape:
+        return x
+    lead = np.ndim(x) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and np.shape(x)[lead + i] != 1
+    )
+    out = np.sum(x, axis=axes, keepdims=True)
+    return np.reshape(out, shape)
+
+
+def scatter_basic(g: np.ndarray, like: np.ndarray, index) -> np.ndarray:
+    out = np.zeros(np.shape(like), dtype=np.result_type(g))
+    out[index] = g
+    return out
+
+
+def take_adjoint(g: np.ndarray, like: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
+    out = np.zeros(np.shape(like), dtype=np.result_type(g))
+    moved = np.moveaxis(out, axis, 0)
+    g_moved = np.moveaxis(g, tuple(range(axis, axis + np.ndim(indices))),
+                          tuple(range(np.ndim(indices))))
+    np.add.at(moved, indices, g_moved)
+    return out
+
+
+def take_along_adjoint(g: np.ndarray, like: np.ndarray, indices: np.ndarray,
+                       axis: int) -> np.ndarray:
+    out = np.zeros(np.shape(like), dtype=np.result_type(g))
+    if np.shape(indices)[axis] == 1:  # one index per row (labels): no repeats to accumulate
+        np.put_along_axis(out, indices, g, axis=axis)
+        return out
+    grids = list(np.indices(np.shape(indices), sparse=True))
+    grids[axis] = indices
+    np.add.at(out, tuple(grids), g)
+    return out
+
+
+def concat_piece(g: np.ndarray, axis: int, index: int, parts: list) -> np.ndarray:
+    sizes = [np.shape(p)[axis] for p in parts]
+    start = sum(sizes[:index])
+    selector = [slice(None)] * np.ndim(g)
+    selector[axis] = slice(start, start + sizes[index])
+    return g[tuple(selector)]

@@ -1,0 +1,71 @@
+"""Graph walks: small, iterative (graphs of 10^5 nodes must not hit the recursion limit)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from graphdl.ir.node import Node
+
+
+def toposort(outputs: Iterable[Node]) -> list[Node]:
+    """Every ancestor of ``outputs`` (themselves included), each after all of its inputs.
+
+    Depth-first with an explicit stack; the order is deterministic (inputs left to right).
+    """
+    order: list[Node] = []
+    done: set[int] = set()
+    for root in outputs:
+        if id(root) in done:
+            continue
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        on_stack = {id(root)}
+        while stack:
+            node, i = stack[-1]
+            if i < len(node.inputs):
+                stack[-1] = (node, i + 1)
+                child = node.inputs[i]
+                if id(child) not in done and id(child) not in on_stack:
+                    stack.append((child, 0))
+                    on_stack.add(id(child))
+            else:
+                stack.pop()
+                on_stack.discard(id(node))
+                done.add(id(node))
+                order.append(node)
+    return order
+
+
+def ancestors(outputs: Iterable[Node]) -> set[Node]:
+    return set(toposort(outputs))
+
+
+def graph_inputs(outputs: Iterable[Node]) -> list[Node]:
+    """The symbolic inputs (op ``input``) the outputs depend on, in first-use order."""
+    return [n for n in toposort(outputs) if n.op.name == "input"]
+
+
+def shared_variables(outputs: Iterable[Node]) -> list[Node]:
+    return [n for n in toposort(outputs) if n.op.name == "shared"]
+
+
+def consumers(order: Iterable[Node]) -> dict[Node, list[Node]]:
+    """For each node in ``order``, the nodes in ``order`` that read it."""
+    users: dict[Node, list[Node]] = {}
+    for node in order:
+        users.setdefault(node, [])
+        for parent in node.inputs:
+            users.setdefault(parent, []).append(node)
+    return users
+
+
+def depends_on(order: list[Node], sources: Iterable[Node]) -> set[Node]:
+    """Nodes in a topological ``order`` that depend on any of ``sources`` (sources included)."""
+    reached = set(sources)
+    for node in order:
+        if node not in reached and any(p in reached for p in node.inputs):
+            reached.add(node)
+    return reached
+
+
+def iter_nodes(outputs: Iterable[Node]) -> Iterator[Node]:
+    yield from toposort(outputs)

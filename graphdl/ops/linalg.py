@@ -1,0 +1,99 @@
+"""Linear algebra: matmul (``@``, batched, with NumPy's 1-d rules) and dot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphdl.errors import DTypeError, ShapeError
+from graphdl.ir.node import Node
+from graphdl.ir.shapes import broadcast_shapes, fmt_shape
+from graphdl.ops import elementwise as ew
+from graphdl.ops import reductions, shape_ops
+from graphdl.ops.registry import Op, apply, as_node
+
+
+def _matmul_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    a, b = inputs
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: operands must have at least one axis "
+                         f"({a.label()}: {fmt_shape(a.shape)}, {b.label()}: {fmt_shape(b.shape)})")
+    a_shape = (1,) + a.shape if a.ndim == 1 else a.shape
+    b_shape = b.shape + (1,) if b.ndim == 1 else b.shape
+    k_a, k_b = a_shape[-1], b_shape[-2]
+    if k_a is not None and k_b is not None and k_a != k_b:
+        raise ShapeError(
+            f"matmul: inner sizes differ: {a.label()} has shape {fmt_shape(a.shape)} and "
+            f"{b.label()} has shape {fmt_shape(b.shape)} ({k_a} != {k_b})"
+        )
+    batch = broadcast_shapes("matmul", [a_shape[:-2], b_shape[:-2]], [a.label(), b.label()])
+    out = batch + (a_shape[-2], b_shape[-1])
+    if a.ndim == 1:
+        out = out[:-2] + out[-1:]
+    if b.ndim == 1:
+        out = out[:-1]
+    try:
+        dtype = np.matmul.resolve_dtypes((a.dtype, b.dtype, None))[-1]
+    except TypeError as exc:
+        raise DTypeError(f"matmul: no loop for {a.dtype} @ {b.dtype}") from exc
+    return out, dtype
+
+
+def _as_matrix_cotangent(g: Node, a: Node, b: Node) -> Node:
+    """The cotangent with the axes NumPy dropped for 1-d operands put back."""
+    if a.ndim == 1:
+        g = shape_ops.expand_dims(g, g.ndim - 1 if b.ndim > 1 else g.ndim)
+    if b.ndim == 1:
+        g = shape_ops.expand_dims(g, g.ndim)
+    return g
+
+
+def _matmul_vjp(node: Node, g: Node) -> list[Node | None]:
+    a, b = node.inputs
+    a2 = shape_ops.expand_dims(a, 0) if a.ndim == 1 else a
+    b2 = shape_ops.expand_dims(b, 1) if b.ndim == 1 else b
+    g2 = _as_matrix_cotangent(g, a, b)
+    grads: list[Node | None] = [None, None]
+    if a.dtype.kind in "fc":
+        ga = matmul(g2, shape_ops.matrix_transpose(b2))
+        if a.ndim == 1:
+            ga = shape_ops.squeeze(ga, ga.ndim - 2)
+        grads[0] = reductions.unbroadcast(ga, a, [a, b, node]) if ga.ndim > a.ndim else ga
+    if b.dtype.kind in "fc":
+        gb = matmul(shape_ops.matrix_transpose(a2), g2)
+        if b.ndim == 1:
+            gb = shape_ops.squeeze(gb, gb.ndim - 1)
+        grads[1] = reductions.unbroadcast(gb, b, [a, b, node]) if gb.ndim > b.ndim else gb
+    return grads
+
+
+def _matmul_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
+    ta, tb = tangents
+    a, b = node.inputs
+    left = matmul(ta, b) if ta is not None else None
+    right = matmul(a, tb) if tb is not None else None
+    if left is None or right is None:
+        return left if right is None else right
+    return ew.add(left, right)
+
+
+MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_vjp,
+            sympy=lambda sp, a, at: a[0] * a[1],
+            doc="Batched matrix product with NumPy's rules for 1-d operands.")
+
+
+def matmul(a: Any, b: Any) -> Node:
+    """``a @ b`` as ``np.matmul``."""
+    return apply(MATMUL, a, b)
+
+
+def dot(a: Any, b: Any) -> Node:
+    """``np.dot`` for operands of rank <= 2 (a product of scalars, inner or matrix product)."""
+    a, b = as_node(a), as_node(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return ew.multiply(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        raise ShapeError("dot: operands of rank > 2 are ambiguous; use matmul or tensordot")
+    return matmul(a, b)

@@ -1,0 +1,236 @@
+"""Reductions: sum, mean, max, min, prod, argmax, and summing a cotangent back to a shape.
+
+Reductions keep their axes as a sorted tuple (or None for all axes) and a ``keepdims`` flag, the
+NumPy meaning. Derivatives re-expand the reduced cotangent with `expand_reduced` and broadcast it
+back over the operand. Ties in max/min split the derivative equally among the tied elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphdl.errors import DTypeError
+from graphdl.ir.node import Node
+from graphdl.ir.shapes import normalize_axes, size_of
+from graphdl.ops import elementwise as ew
+from graphdl.ops import shape_ops
+from graphdl.ops.registry import Op, apply
+
+
+def _reduced_shape(shape: tuple, axes: tuple[int, ...], keepdims: bool) -> tuple:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_infer(kind: str):
+    def infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+        (x,) = inputs
+        axes = attrs["axis"] if attrs["axis"] is not None else tuple(range(x.ndim))
+        if kind == "sum_like":
+            dtype = np.add.reduce(np.zeros(1, dtype=x.dtype)).dtype
+        elif kind == "mean":
+            dtype = np.mean(np.zeros(1, dtype=x.dtype)).dtype
+        elif kind == "index":
+            dtype = np.dtype("int64")
+        else:
+            dtype = x.dtype
+        if x.dtype.kind not in "biufc":
+            raise DTypeError(f"{kind}: cannot reduce dtype {x.dtype} ({x.label()})")
+        return _reduced_shape(x.shape, axes, attrs["keepdims"]), dtype
+
+    return infer
+
+
+def _emit_reduction(function: str):
+    def emit(args: Sequence[str], attrs: dict[str, Any]) -> str:
+        parts = [args[0]]
+        axis = attrs["axis"]
+        if axis is not None:
+            parts.append(f"axis={axis[0] if len(axis) == 1 else axis!r}")
+        if attrs["keepdims"]:
+            parts.append("keepdims=True")
+        return f"{function}({', '.join(parts)})"
+
+    return emit
+
+
+def expand_reduced(g: Node, x: Node, axis: tuple[int, ...] | None, keepdims: bool) -> Node:
+    """A reduced cotangent brought back to ``x``'s rank and broadcast over ``x``'s shape."""
+    axes = axis if axis is not None else tuple(range(x.ndim))
+    if not keepdims and axes:
+        g = shape_ops.expand_dims(g, axes)
+    return shape_ops.broadcast_like(g, x)
+
+
+def _sum_vjp(node: Node, g: Node) -> list[Node | None]:
+    return [expand_reduced(g, node.inputs[0], node.attrs["axis"], node.attrs["keepdims"])]
+
+
+def _sum_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
+    t = tangents[0]
+    return None if t is None else apply(node.op, t, **node.attrs)
+
+
+def reduced_count(x: Node, axis: tuple[int, ...] | None) -> Node:
+    """How many elements a reduction over ``axis`` combines, as a node of ``x``'s dtype."""
+    axes = axis if axis is not None else tuple(range(x.ndim))
+    static = size_of(tuple(x.shape[a] for a in axes))
+    if static is not None:
+        return ew.cast(np.asarray(static), x.dtype)
+    return ew.cast(apply(AXIS_SIZE, x, axis=axes), x.dtype)
+
+
+def _mean_vjp(node: Node, g: Node) -> list[Node | None]:
+    x = node.inputs[0]
+    spread = expand_reduced(g, x, node.attrs["axis"], node.attrs["keepdims"])
+    return [ew.divide(spread, reduced_count(x, node.attrs["axis"]))]
+
+
+def _chooser_vjp(node: Node, g: Node) -> list[Node | None]:
+    x = node.inputs[0]
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    chosen = ew.cast(ew.equal(x, expand_reduced(node, x, axis, keepdims)), x.dtype)
+    ties = sum(chosen, axis=axis, keepdims=True)
+    spread = expand_reduced(g, x, axis, keepdims)
+    return [ew.multiply(spread, ew.divide(chosen, ties))]
+
+
+def _chooser_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
+    t = tangents[0]
+    if t is None:
+        return None
+    x = node.inputs[0]
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    chosen = ew.cast(ew.equal(x, expand_reduced(node, x, axis, keepdims)), x.dtype)
+    weights = ew.divide(chosen, sum(chosen, axis=axis, keepdims=True))
+    return sum(ew.multiply(t, weights), axis=axis, keepdims=keepdims)
+
+
+def _prod_vjp(node: Node, g: Node) -> list[Node | None]:
+    x = node.inputs[0]
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    spread = expand_reduced(ew.multiply(g, node), x, axis, keepdims)
+    return [ew.divide(spread, x)]
+
+
+def _prod_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
+    t = tangents[0]
+    if t is None:
+        return None
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    return ew.multiply(node, sum(ew.divide(t, node.inputs[0]), axis=axis, keepdims=keepdims))
+
+
+def _sympy_sum(sp, args, attrs):
+    return args[0]  # scalar graphs only: a reduction over a 0-d value is the value itself
+
+
+SUM = Op("sum", _reduce_infer("sum_like"), _emit_reduction("np.sum"), jvp=_sum_jvp,
+         vjp=_sum_vjp, sympy=_sympy_sum)
+MEAN = Op("mean", _reduce_infer("mean"), _emit_reduction("np.mean"), vjp=_mean_vjp,
+          sympy=_sympy_sum)
+MEAN.jvp = _sum_jvp
+MAX = Op("max", _reduce_infer("same"), _emit_reduction("np.max"), jvp=_chooser_jvp,
+         vjp=_chooser_vjp, sympy=_sympy_sum, doc="Ties split the derivative equally.")
+MIN = Op("min", _reduce_infer("same"), _emit_reduction("np.min"), jvp=_chooser_jvp,
+         vjp=_chooser_vjp, sympy=_sympy_sum, doc="Ties split the derivative equally.")
+PROD = Op("prod", _reduce_infer("sum_like"), _emit_reduction("np.prod"), jvp=_prod_jvp,
+          vjp=_prod_vjp, sympy=_sympy_sum,
+          doc="Its derivative divides by the operand: undefined where an element is zero.")
+ARGMAX = Op("argmax", _reduce_infer("index"), _emit_reduction("np.argmax"),
+            zero_derivative=True, doc="An index: zero derivative.")
+ARGMIN = Op("argmin", _reduce_infer("index"), _emit_reduction("np.argmin"),
+            zero_derivative=True, doc="An index: zero derivative.")
+
+
+def _emit_axis_size(args: Sequence[str], attrs: dict[str, Any]) -> str:
+    return " * ".join(f"np.size({args[0]}, {a})" for a in attrs["axis"]) or "1"
+
+
+AXIS_SIZE = Op("axis_size", lambda inputs, attrs: ((), np.dtype("int64")), _emit_axis_size,
+               zero_derivative=True, doc="The number of elements along some axes, at run time.")
+
+
+def _reduction(op: Op):
+    def build(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
+        from graphdl.ops.registry import as_node
+
+        x = as_node(x)
+        axes = None if axis is None else normalize_axes(op.name, axis, x.ndim)
+        if axes is not None and len(axes) == x.ndim and op not in (ARGMAX, ARGMIN):
+            axes = None  # every axis: written the short way
+        if op in (ARGMAX, ARGMIN) and axes is not None and len(axes) != 1:
+            raise ValueError(f"{op.name}: takes one axis or None, got {axis}")
+        return apply(op, x, axis=axes, keepdims=bool(keepdims))
+
+    build.__name__ = op.name
+    build.__doc__ = f"{op.name} over ``axis`` (None: all axes), as in NumPy. {op.doc}".strip()
+    return build
+
+
+sum = _reduction(SUM)  # noqa: A001
+mean = _reduction(MEAN)
+max = _reduction(MAX)  # noqa: A001
+min = _reduction(MIN)  # noqa: A001
+prod = _reduction(PROD)
+argmax = _reduction(ARGMAX)
+argmin = _reduction(ARGMIN)
+
+
+# --- summing a broadcast cotangent back to its operand ------------------------------------------
+def _sum_to_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    return inputs[1].shape, inputs[0].dtype
+
+
+def _sum_to_vjp(node: Node, g: Node) -> list[Node | None]:
+    return [shape_ops.broadcast_like(g, node.inputs[0]), None]
+
+
+def _sum_to_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
+    return None if tangents[0] is None else apply(SUM_TO, tangents[0], node.inputs[1])
+
+
+SUM_TO = Op("sum_to", _sum_to_infer, "_rt.sum_to({0}, np.shape({1}))", jvp=_sum_to_jvp,
+            vjp=_sum_to_vjp,
+            doc="Sum a broadcast value back to the run-time shape of a reference; used where "
+                "unknown sizes keep the reduction axes from being known when the graph is built.")
+
+
+def unbroadcast(term: Node, operand: Node, siblings: Sequence[Node]) -> Node:
+    """``term`` (shaped like the broadcast of ``siblings``) summed back to ``operand``'s shape.
+
+    The axes to sum are decided statically whenever the static shapes settle them; only when an
+    unknown size meets another unknown (or a known size > 1) does the sum wait for run time.
+    """
+    ts, os_ = term.shape, operand.shape
+    lead = len(ts) - len(os_)
+    axes = list(range(lead))
+    for i, od in enumerate(os_):
+        td = ts[lead + i]
+        if od == 1 and td != 1:
+            axes.append(lead + i)
+        elif od is None and td != od or od is None and _may_broadcast(operand, siblings, i):
+            return apply(SUM_TO, term, operand)
+    if not axes:
+        return term
+    keep = [a for a in axes if a >= lead]
+    summed = sum(term, axis=axes, keepdims=False) if not keep else sum(term, axis=axes,
+                                                                         keepdims=True)
+    if keep and lead:
+        summed = shape_ops.squeeze(summed, tuple(range(lead)))
+    return summed
+
+
+def _may_broadcast(operand: Node, siblings: Sequence[Node], axis: int) -> bool:
+    """Could ``operand``'s unknown size at ``axis`` be a 1 stretched to a sibling's size?"""
+    from_end = operand.ndim - axis
+    for other in siblings:
+        if other is operand or other.ndim < from_end:
+            continue
+        if other.shape[-from_end] != 1:
+            return True
+    return False

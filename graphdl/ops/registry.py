@@ -1,0 +1,86 @@
+"""The op registry: one `Op` object holds everything graphdl knows about an operation.
+
+An op definition gives, side by side,
+- ``infer(inputs, attrs) -> (shape, dtype)``: the static shape/dtype rule, run when a node is built,
+  which raises ShapeError/DTypeError naming the op and operands for an impossible graph;
+- ``emit(args, attrs) -> str``: the NumPy expression computing it (``args`` are variable names);
+- ``jvp(node, tangents) -> Node | None``: forward-mode rule (tangents are nodes or None for zero);
+- ``vjp(node, cotangent) -> list[Node | None]``: reverse-mode rule, one entry per input;
+- ``sympy``: how the op reads in SymPy (a function ``(sympy_module, args, attrs) -> expr``).
+
+Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/vjp: the chain rule,
+broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`.
+
+Ops whose derivative is zero almost everywhere (comparisons, sign, argmax, casts to integers) set
+``zero_derivative=True``; ops that cannot be differentiated set neither rule, and differentiating
+through them raises an error naming the op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphdl.ir.node import Node
+
+REGISTRY: dict[str, Op] = {}
+
+InferRule = Callable[[Sequence[Node], dict[str, Any]], tuple[tuple, np.dtype]]
+EmitRule = Callable[[Sequence[str], dict[str, Any]], str]
+
+
+@dataclass(eq=False)
+class Op:
+    name: str
+    infer: InferRule
+    emit: EmitRule | str
+    jvp: Callable[..., Node | None] | None = None
+    vjp: Callable[..., list[Node | None]] | None = None
+    partials: Callable[[Node], list[Any]] | None = None
+    sympy: Callable[..., Any] | None = None
+    elementwise: bool = False
+    commutative: bool = False
+    zero_derivative: bool = False
+    doc: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name in REGISTRY:
+            raise ValueError(f"op {self.name!r} is defined twice")
+        REGISTRY[self.name] = self
+
+    def emit_expr(self, args: Sequence[str], attrs: dict[str, Any]) -> str:
+        if isinstance(self.emit, str):
+            return self.emit.format(*args, **{k: repr(v) for k, v in attrs.items()})
+        return self.emit(args, attrs)
+
+    @property
+    def differentiable(self) -> bool:
+        return self.zero_derivative or self.vjp is not None or self.partials is not None
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name}>"
+
+
+def apply(op: Op, *inputs: Any, name: str | None = None, **attrs: Any) -> Node:
+    """Build a node of ``op`` over ``inputs`` (lifting numbers and arrays to constants)."""
+    nodes = tuple(as_node(x) for x in inputs)
+    shape, dtype = op.infer(nodes, attrs)
+    return Node(op, nodes, attrs, shape, dtype, name=name)
+
+
+def as_node(value: Any) -> Node:
+    """A node for ``value``: nodes pass through, numbers and arrays become constants."""
+    if isinstance(value, Node):
+        return value
+    from graphdl.ops.leaves import constant
+
+    return constant(value)
+
+
+def operand_list(nodes: Sequence[Node]) -> str:
+    """``x: f64[?,64], W: f64[32,10]``: how error messages name operands."""
+    return ", ".join(f"{n.label()}: {n.type_str()}" for n in nodes)

@@ -1,0 +1,313 @@
+"""Shape ops: reshape, transpose, expand_dims, squeeze, broadcasting, concatenate, stack, indexing.
+
+These move elements without arithmetic, so their derivatives move cotangents back the other way:
+reshape back, transpose by the inverse permutation, scatter into zeros for indexing. Where an
+unknown size keeps a shape from being known when the graph is built, the ``*_like`` variants take
+the run-time shape from a reference node.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphdl.errors import ShapeError
+from graphdl.ir.node import Node
+from graphdl.ir.shapes import broadcast_shapes, fmt_shape, normalize_axes, normalize_axis, size_of
+from graphdl.ops import reductions
+from graphdl.ops.registry import Op, apply, as_node
+
+
+def _same_op(node: Node, tangents: list[Node | None]) -> Node | None:
+    """JVP of a linear op with one differentiable input: the op applied to the tangent."""
+    if tangents[0] is None:
+        return None
+    return apply(node.op, tangents[0], *node.inputs[1:], **node.attrs)
+
+
+# --- reshape ------------------------------------------------------------------------------------
+def _reshape_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    (x,) = inputs
+    target = attrs["shape"]
+    if sum(d == -1 for d in target) > 1:
+        raise ShapeError(f"reshape: at most one -1 in the target shape, got {target}")
+    known = size_of(x.shape)
+    rest = size_of(tuple(d for d in target if d != -1))
+    if -1 in target:
+        if known is None:
+            out = tuple(None if d == -1 else d for d in target)
+        elif rest == 0 or known % rest:
+            raise ShapeError(f"reshape: cannot reshape {x.label()} of shape "
+                             f"{fmt_shape(x.shape)} into {fmt_shape(target)}")
+        else:
+            out = tuple(known // rest if d == -1 else d for d in target)
+    else:
+        if known is not None and known != rest:
+            raise ShapeError(f"reshape: cannot reshape {x.label()} of shape "
+                             f"{fmt_shape(x.shape)} ({known} elements) into {fmt_shape(target)}")
+        out = tuple(target)
+    return out, x.dtype
+
+
+def _reshape_vjp(node: Node, g: Node) -> list[Node | None]:
+    return [reshape_like(g, node.inputs[0])]
+
+
+RESHAPE = Op("reshape", _reshape_infer, "np.reshape({0}, {shape})", jvp=_same_op,
+             vjp=_reshape_vjp)
+
+
+def _reshape_like_vjp(node: Node, g: Node) -> list[Node | None]:
+    return [reshape_like(g, node.inputs[0]), None]
+
+
+RESHAPE_LIKE = Op("reshape_like", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
+                  "np.reshape({0}, np.shape({1}))", jvp=_same_op, vjp=_reshape_like_vjp,
+                  doc="Reshape to the run-time shape of a reference node.")
+
+
+def reshape(x: Any, shape: Sequence[int] | int) -> Node:
+    """``x`` with a new shape (one size may be -1), as ``np.reshape``."""
+    x = as_node(x)
+    target = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(d) for d in shape)
+    if target == x.shape:
+        return x
+    return apply(RESHAPE, x, shape=target)
+
+
+def reshape_like(x: Node, reference: Node) -> Node:
+    """``x`` reshaped to ``reference``'s shape, static when known, else taken at run time."""
+    if x.shape == reference.shape and None not in x.shape:
+        return x
+    if None not in reference.shape:
+        return reshape(x, reference.shape)
+    return apply(RESHAPE_LIKE, x, reference)
+
+
+# --- transpose ----------------------------------------------------------------------------------
+def _transpose_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    (x,) = inputs
+    axes = attrs["axes"]
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes "
+                         f"({x.label()}: {fmt_shape(x.shape)})")
+    return tuple(x.shape[a] for a in axes), x.dtype
+
+
+def _emit_transpose(args: Sequence[str], attrs: dict[str, Any]) -> str:
+    axes = attrs["axes"]
+    if axes == tuple(reversed(range(len(axes)))):
+        return f"{args[0]}.T" if len(axes) == 2 else f"np.transpose({args[0]})"
+    return f"np.transpose({args[0]}, {axes!r})"
+
+
+def _transpose_vjp(node: Node, g: Node) -> list[Node | None]:
+    return [transpose(g, tuple(int(a) for a in np.argsort(node.attrs["axes"])))]
+
+
+TRANSPOSE = Op("transpose", _transpose_infer, _emit_transpose, jvp=_same_op, vjp=_transpose_vjp)
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
+    """Permute axes (reverse them when ``axes`` is None), as ``np.transpose``."""
+    x = as_node(x)
+    perm = tuple(reversed(range(x.ndim))) if axes is None else tuple(
+        normalize_axis("transpose", int(a), x.ndim) for a in axes)
+    if perm == tuple(range(x.ndim)):
+        return x
+    return apply(TRANSPOSE, x, axes=perm)
+
+
+def matrix_transpose(x: Any) -> Node:
+    """Swap the last two axes (batched ``.T`` for matmul)."""
+    x = as_node(x)
+    perm = list(range(x.ndim))
+    perm[-2:] = perm[-1], perm[-2]
+    return transpose(x, perm)
+
+
+# --- expand_dims / squeeze -------------------------------------------------------------------------
+def _expand_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    shape = list(inputs[0].shape)
+    for a in attrs["axis"]:
+        shape.insert(a, 1)
+    return tuple(shape), inputs[0].dtype
+
+
+def _squeeze_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    (x,) = inputs
+    for a in attrs["axis"]:
+        if x.shape[a] not in (1, None):
+            raise ShapeError(f"squeeze: axis {a} of {x.label()} has size {x.shape[a]}, not 1")
+    return tuple(d for i, d in enumerate(x.shape) if i not in attrs["axis"]), x.dtype
+
+
+EXPAND_DIMS = Op("expand_dims", _expand_infer, "np.expand_dims({0}, {axis})", jvp=_same_op,
+                 vjp=lambda node, g: [squeeze(g, node.attrs["axis"])])
+SQUEEZE = Op("squeeze", _squeeze_infer, "np.squeeze({0}, {axis})", jvp=_same_op,
+             vjp=lambda node, g: [expand_dims(g, node.attrs["axis"])])
+
+
+def expand_dims(x: Any, axis: int | Sequence[int]) -> Node:
+    """Insert size-1 axes at ``axis`` (positions in the result), as ``np.expand_dims``."""
+    x = as_node(x)
+    axes = normalize_axes("expand_dims", axis, x.ndim + (1 if isinstance(axis, int) else len(axis)))
+    return apply(EXPAND_DIMS, x, axis=axes)
+
+
+def squeeze(x: Any, axis: int | Sequence[int] | None = None) -> Node:
+    """Remove size-1 axes (all statically known ones when ``axis`` is None)."""
+    x = as_node(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = normalize_axes("squeeze", axis, x.ndim)
+    if not axes:
+        return x
+    return apply(SQUEEZE, x, axis=axes)
+
+
+# --- broadcasting ---------------------------------------------------------------------------------
+def _broadcast_to_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    (x,) = inputs
+    target = attrs["shape"]
+    out = broadcast_shapes("broadcast_to", [x.shape, target], [x.label(), "target"])
+    if len(x.shape) > len(target) or out != target:
+        raise ShapeError(f"broadcast_to: cannot broadcast {x.label()} of shape "
+                         f"{fmt_shape(x.shape)} to {fmt_shape(target)}")
+    return target, x.dtype
+
+
+def _broadcast_vjp(node: Node, g: Node) -> list[Node | None]:
+    x = node.inputs[0]
+    return [reductions.unbroadcast(g, x, [x, node])] + [None] * (len(node.inputs) - 1)
+
+
+BROADCAST_TO = Op("broadcast_to", _broadcast_to_infer, "np.broadcast_to({0}, {shape})",
+                  jvp=_same_op, vjp=_broadcast_vjp)
+BROADCAST_LIKE = Op(
+    "broadcast_like",
+    lambda inputs, attrs: (broadcast_shapes("broadcast_like", [n.shape for n in inputs],
+                                            [n.label() for n in inputs]), inputs[0].dtype),
+    "np.broadcast_to({0}, np.shape({1}))", jvp=_same_op, vjp=_broadcast_vjp,
+    doc="Broadcast to the run-time shape of a reference node.",
+)
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Node:
+    """``x`` broadcast to a static ``shape`` (a read-only view, as ``np.broadcast_to``)."""
+    x = as_node(x)
+    target = tuple(int(d) for d in shape)
+    return x if x.shape == target else apply(BROADCAST_TO, x, shape=target)
+
+
+def broadcast_like(x: Node, reference: Node) -> Node:
+    """``x`` broadcast to ``reference``'s shape; static when that shape is fully known."""
+    if x.shape == reference.shape and None not in x.shape:
+        return x
+    if None not in reference.shape:
+        return broadcast_to(x, reference.shape)
+    if x.shape == reference.shape and x.ndim == 0:
+        return x
+    return apply(BROADCAST_LIKE, x, reference)
+
+
+# --- concatenate / stack ---------------------------------------------------------------------------
+def _concat_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    axis = attrs["axis"]
+    first = inputs[0]
+    out = list(first.shape)
+    for other in inputs[1:]:
+        if other.ndim != first.ndim or any(
+            i != axis and a is not None and b is not None and a != b
+            for i, (a, b) in enumerate(zip(first.shape, other.shape))
+        ):
+            raise ShapeError(f"concatenate: shapes differ off axis {axis}: "
+                             + ", ".join(f"{n.label()}: {fmt_shape(n.shape)}" for n in inputs))
+    sizes = [n.shape[axis] for n in inputs]
+    out[axis] = None if None in sizes else int(np.sum(sizes))
+    dtype = np.result_type(*[n.dtype for n in inputs])
+    return tuple(out), dtype
+
+
+def _concat_vjp(node: Node, g: Node) -> list[Node | None]:
+    axis = node.attrs["axis"]
+    pieces = []
+    for i, part in enumerate(node.inputs):
+        if part.dtype.kind not in "fc":
+            pieces.append(None)
+            continue
+        pieces.append(apply(CONCAT_PIECE, g, *node.inputs, axis=axis, index=i))
+    return pieces
+
+
+def _concat_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
+    if all(t is None for t in tangents):
+        return None
+    from graphdl.ops.elementwise import cast
+
+    filled = [cast(t, node.dtype) if t is not None else zeros_like(x, node.dtype)
+              for t, x in zip(tangents, node.inputs)]
+    return apply(CONCATENATE, *filled, axis=node.attrs["axis"])
+
+
+CONCATENATE = Op("concatenate", _concat_infer,
+                 lambda args, attrs: f"np.concatenate([{', '.join(args)}], axis={attrs['axis']})",
+                 jvp=_concat_jvp, vjp=_concat_vjp)
+CONCAT_PIECE = Op(
+    "concat_piece",
+    lambda inputs, attrs: (inputs[1 + attrs["index"]].shape, inputs[0].dtype),
+    lambda args, attrs: (f"_rt.concat_piece({args[0]}, {attrs['axis']}, {attrs['index']}, "
+                         f"[{', '.join(args[1:])}])"),
+    jvp=lambda node, t: None if t[0] is None else apply(CONCAT_PIECE, t[0], *node.inputs[1:],
+                                                        **node.attrs),
+    vjp=lambda node, g: [None] * len(node.inputs),  # replaced below (needs zeros elsewhere)
+    doc="The part of a concatenation's cotangent that belongs to one operand.",
+)
+
+
+def _concat_piece_vjp(node: Node, g: Node) -> list[Node | None]:
+    parts = node.inputs[1:]
+    filled = [g if i == node.attrs["index"] else zeros_like(p, g.dtype) for i, p in
+              enumerate(parts)]
+    return [apply(CONCATENATE, *filled, axis=node.attrs["axis"])] + [None] * len(parts)
+
+
+CONCAT_PIECE.vjp = _concat_piece_vjp
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Node:
+    """Join nodes along an existing axis, as ``np.concatenate``."""
+    nodes = [as_node(x) for x in xs]
+    if not nodes:
+        raise ValueError("concatenate: needs at least one operand")
+    if nodes[0].ndim == 0:
+        raise ShapeError("concatenate: zero-dimensional operands cannot be concatenated")
+    return apply(CONCATENATE, *nodes, axis=normalize_axis("concatenate", axis, nodes[0].ndim))
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Node:
+    """Join nodes along a new axis, as ``np.stack`` (expand_dims, then concatenate)."""
+    nodes = [as_node(x) for x in xs]
+    if not nodes:
+        raise ValueError("stack: needs at least one operand")
+    axis = normalize_axis("stack", axis, nodes[0].ndim + 1)
+    return concatenate([expand_dims(n, axis) for n in nodes], axis=axis)
+
+
+# --- zeros ------------------------------------------------------------------------------------------
+ZEROS_LIKE = Op("zeros_like", lambda inputs, attrs: (inputs[0].shape, np.dtype(attrs["dtype"])),
+                "np.zeros(np.shape({0}), dtype={dtype})", zero_derivative=True,
+                doc="Zeros shaped like a reference at run time (materialized only when needed).")
+
+
+def zeros_like(x: Node, dtype: Any = None) -> Node:
+    from graphdl.ops.leaves import constant
+
+    dtype = np.dtype(dtype or x.dtype)
+    if None not in x.shape:
+        return constant(np.zeros(x.shape, dtype=dtype))
+    return apply(ZEROS_LIKE, x, dtype=dtype.name)
