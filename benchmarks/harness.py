@@ -86,7 +86,7 @@ def optional_import(name: str) -> Any | None:
         return None
     try:
         return importlib.import_module(name)
-    except Exception as exc:  # a broken install must not stop the other contenders
+    except Exception as exc:  # noqa: BLE001 - a broken install must not stop the other contenders
         _MISSING[name] = f"{type(exc).__name__}: {exc}"
         print(f"  note: {name} not available ({_MISSING[name]}); its contender is skipped")
         return None
@@ -101,6 +101,12 @@ def graphdl_or_note(required: Sequence[str]) -> tuple[Any | None, str]:
     if lacking:
         return None, "graphdl lacks " + ", ".join(f"gd.{n}" for n in lacking)
     return gd, ""
+
+
+def pytensor_note(fn: Any) -> str:
+    """Which backend PyTensor's default mode picked (it changed across releases)."""
+    linker = getattr(getattr(fn, "maker", None), "linker", None)
+    return f"linker={type(linker).__name__}" if linker is not None else ""
 
 
 def versions() -> dict[str, str]:
@@ -302,7 +308,7 @@ def build_all(builders: dict[str, Callable[[], Contender]]) -> dict[str, Contend
             built[name] = build()
         except Skip as exc:
             built[name] = f"skipped: {exc}"
-        except Exception as exc:  # a peer's API change must not sink the whole run
+        except Exception as exc:  # noqa: BLE001 - a peer's API change must not sink the whole run
             built[name] = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
     return built
 
@@ -336,7 +342,7 @@ def verify(built: dict[str, Contender | str], dtype: str) -> dict[str, tuple[str
                 c.run()
                 ok, why = allclose(ref_after, c.after_step(), dtype)
                 why = f"after one step: {why}" if why else ""
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported as the contender's status
             verdicts[name] = ("failed", f"{type(exc).__name__}: {str(exc)[:160]}")
             continue
         verdicts[name] = ("ok", c.note) if ok else ("WRONG", why)
@@ -362,8 +368,11 @@ def run_case(
     rows: list[Result] = []
     for n in cfg.threads:
         with thread_limit(n) as limit_note:
-            live = {k: c for k, c in built.items()
-                    if isinstance(c, Contender) and verdicts[k][0] == "ok"}
+            live = {
+                k: c
+                for k, c in built.items()
+                if isinstance(c, Contender) and verdicts[k][0] == "ok"
+            }
             samples = time_interleaved(
                 {k: c.run for k, c in live.items()},
                 cfg,
@@ -433,8 +442,9 @@ def print_table(title: str, rows: Sequence[Result]) -> None:
         extra = ", ".join(f"{k}={v}" for k, v in r.extra.items())
         note = "; ".join(x for x in (extra, r.note) if x)
         body.append([r.contender, r.dtype, r.size, str(r.threads), r.metric, med, iqr, ratio, note])
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(headers)
+    ]
     widths[-1] = len(headers[-1])  # the note is free text, never padded
     print(f"\n== {title}")
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
@@ -468,24 +478,24 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def parse_args(argv: Sequence[str] | None = None, workloads: Sequence[str] = ()) -> Any:
-    """The command line shared by run_all.py and each module run on its own."""
-    import argparse
+def pin_to_cpus(n: int) -> str:
+    """Confine the whole process to ``n`` CPUs, before any peer library starts its pools.
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="small sizes, few rounds (~3 min)")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="BLAS thread counts")
-    ap.add_argument("--json", metavar="PATH", help="also write every row to this JSON file")
-    if workloads:
-        ap.add_argument("--only", nargs="+", choices=list(workloads), help="run just these")
-    return ap.parse_args(argv)
+    threadpoolctl reaches BLAS and OpenMP, but XLA sizes its own pool from the CPUs it may
+    use; pinning is the one limit that binds every contender alike. Returns a note when
+    ``n`` exceeds the CPUs available (then nothing is pinned).
+    """
+    getaff = getattr(os, "sched_getaffinity", None)
+    if getaff is None:
+        return "cannot pin CPUs on this OS: XLA's pool is not limited"
+    cpus = sorted(getaff(0))
+    if n > len(cpus):
+        return f"{n} threads asked but only {len(cpus)} CPUs: oversubscribed"
+    os.sched_setaffinity(0, set(cpus[:n]))
+    return ""
 
 
-def main_for(run: Callable[[Config], list[Result]]) -> None:
-    """Entry point for ``python benchmarks/<workload>.py [--quick] [--threads ..] [--json ..]``."""
-    args = parse_args()
-    cfg = Config.make(args.quick, args.threads)
-    t0 = time.perf_counter()
-    rows = run(cfg)
-    if args.json:
-        write_json(args.json, rows, cfg, time.perf_counter() - t0)
+# Idle BLAS/OpenMP workers spin for a long while by default (OpenBLAS ~2**28 cycles), and
+# with contenders interleaved that spinning steals the cores of the next contender. These
+# bound the spin to well under a millisecond; they must be set before the libraries load.
+SPIN_ENV = {"OPENBLAS_THREAD_TIMEOUT": "20", "GOMP_SPINCOUNT": "100000"}

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import sys
 import warnings
 from collections.abc import Callable
 
-import numpy as np
-
 import harness as H
+import numpy as np
 from harness import Config, Contender, Result, Skip
 
 WORKLOAD = "mlp_step"
+TITLE = "MLP training step (forward, backward, SGD update of all weights and biases)"
+PER_THREAD = True  # BLAS-bound: run once per thread count
 LR = 0.01
 SIZES: dict[str, tuple[tuple[int, ...], int]] = {
     "tiny": ((64, 32, 10), 32),
@@ -49,8 +52,10 @@ def make_problem(layers: tuple[int, ...], batch: int, dtype: str, seed: int = 0)
     """He-initialised weights and small random biases (non-zero, so their gradients matter)."""
     rng = np.random.default_rng(seed)
     params: list[np.ndarray] = []
-    for fan_in, fan_out in zip(layers[:-1], layers[1:]):
-        params.append((rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(dtype))
+    for fan_in, fan_out in itertools.pairwise(layers):
+        params.append(
+            (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(dtype)
+        )
         params.append((rng.standard_normal(fan_out) * 0.1).astype(dtype))
     X = rng.standard_normal((batch, layers[0])).astype(dtype)
     y = rng.integers(0, layers[-1], size=batch).astype(np.int64)
@@ -140,8 +145,16 @@ def build_floor(prob: Problem) -> Contender:
 # ----------------------------------------------------------------------------- graphdl
 
 
-GRAPHDL_API = ("matrix", "vector", "shared", "relu", "log_softmax", "take_along_axis",
-               "grad", "function")
+GRAPHDL_API = (
+    "matrix",
+    "vector",
+    "shared",
+    "relu",
+    "log_softmax",
+    "take_along_axis",
+    "grad",
+    "function",
+)
 
 
 def build_graphdl(prob: Problem) -> Contender:
@@ -151,8 +164,9 @@ def build_graphdl(prob: Problem) -> Contender:
         raise Skip(why)
     X = gd.matrix("X", shape=(None, prob.layers[0]), dtype=prob.dtype)
     y = gd.vector("y", shape=(None,), dtype="int64")
-    shared = [gd.shared(v.copy(), name=f"{'Wb'[i % 2]}{i // 2 + 1}")
-              for i, v in enumerate(prob.params)]
+    shared = [
+        gd.shared(v.copy(), name=f"{'Wb'[i % 2]}{i // 2 + 1}") for i, v in enumerate(prob.params)
+    ]
     h = X
     n_layers = len(prob.layers) - 1
     for i in range(n_layers):
@@ -274,11 +288,7 @@ def build_jax(prob: Problem) -> Contender:
         state["p"] = [jnp.asarray(v.copy()) for v in prob.params]
 
     warnings.filterwarnings("ignore", message=".*donated buffers.*")
-    return Contender(step, check, reset, lambda: [np.asarray(p) for p in state["p"]],
-                     note=JAX_THREADS)
-
-
-JAX_THREADS = "XLA's CPU thread pool is not limited by threadpoolctl"
+    return Contender(step, check, reset, lambda: [np.asarray(p) for p in state["p"]])
 
 
 def build_pytensor(prob: Problem) -> Contender:
@@ -308,9 +318,13 @@ def build_pytensor(prob: Problem) -> Contender:
         for p, v in zip(shared, prob.params):
             p.set_value(v.copy())
 
-    return Contender(lambda: step(prob.X, prob.y), lambda: both(prob.X, prob.y), reset,
-                     lambda: [p.get_value() for p in shared],
-                     note=f"mode={pytensor.config.mode}")
+    return Contender(
+        lambda: step(prob.X, prob.y),
+        lambda: both(prob.X, prob.y),
+        reset,
+        lambda: [p.get_value() for p in shared],
+        note=H.pytensor_note(step),
+    )
 
 
 BUILDERS: dict[str, Callable[[Problem], Contender]] = {
@@ -333,9 +347,10 @@ def run(cfg: Config) -> list[Result]:
             prob = make_problem(layers, batch, dtype)
             builders = {k: functools.partial(b, prob) for k, b in BUILDERS.items()}
             rows += H.run_case(WORKLOAD, dtype, label, builders, cfg)
-    H.print_table("MLP training step (forward + backward + SGD update)", rows)
     return rows
 
 
 if __name__ == "__main__":
-    H.main_for(run)
+    import run_all
+
+    run_all.main(["--only", WORKLOAD, *sys.argv[1:]])
