@@ -96,7 +96,7 @@ def emit_function(
     last_use = _last_uses(schedule, outputs, updates)
     lines = [f"def {name}({', '.join(param_names)}):"]
     if title:
-        lines.append(f'    """{comment_text(title, 200)}"""')
+        lines.append(f"    # {comment_text(title, 200)}")
     line_nodes: dict[int, Node] = {}
     computed = [n for n in schedule if n.op is not INPUT and n.op is not SHARED]
     for position, node in enumerate(computed):
