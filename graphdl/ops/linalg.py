@@ -57,16 +57,29 @@ def _matmul_vjp(node: Node, g: Node) -> list[Node | None]:
     g2 = _as_matrix_cotangent(g, a, b)
     grads: list[Node | None] = [None, None]
     if a.dtype.kind in "fc":
-        ga = matmul(g2, shape_ops.matrix_transpose(b2))
-        if a.ndim == 1:
-            ga = shape_ops.squeeze(ga, ga.ndim - 2)
-        grads[0] = reductions.unbroadcast(ga, a, [a, b, node]) if ga.ndim > a.ndim else ga
+        ga = _sum_batch(matmul(g2, shape_ops.matrix_transpose(b2)), a2, b2)
+        grads[0] = shape_ops.squeeze(ga, ga.ndim - 2) if a.ndim == 1 else ga
     if b.dtype.kind in "fc":
-        gb = matmul(shape_ops.matrix_transpose(a2), g2)
-        if b.ndim == 1:
-            gb = shape_ops.squeeze(gb, gb.ndim - 1)
-        grads[1] = reductions.unbroadcast(gb, b, [a, b, node]) if gb.ndim > b.ndim else gb
+        gb = _sum_batch(matmul(shape_ops.matrix_transpose(a2), g2), b2, a2)
+        grads[1] = shape_ops.squeeze(gb, gb.ndim - 1) if b.ndim == 1 else gb
     return grads
+
+
+def _sum_batch(g: Node, operand: Node, other: Node) -> Node:
+    """``g`` (shaped like the product's batch axes + ``operand``'s matrix axes) summed over the
+    batch axes along which ``operand`` was broadcast: the leading axes it lacks and its size-1
+    batch axes (e.g. a (2, 1, m, k) operand times a (3, k, n) one).
+
+    Only batch axes can be broadcast; an unknown batch size facing a batch axis of the other
+    operand that is not 1 waits for run time (`sum_to`), everything else is decided now.
+    """
+    batch, other_batch = operand.shape[:-2], other.shape[:-2]
+    for j, size in enumerate(batch):
+        from_end = len(batch) - j
+        facing = other_batch[-from_end] if len(other_batch) >= from_end else 1
+        if size is None and facing != 1:
+            return apply(reductions.SUM_TO, g, operand)
+    return reductions.unbroadcast(g, operand, [operand])
 
 
 def _matmul_jvp(node: Node, tangents: list[Node | None]) -> Node | None:

@@ -1,0 +1,628 @@
+"""Every op in the registry against NumPy: one table, many checks (issue 2).
+
+`CASES` maps each registry op name to cases: a graph builder over symbolic inputs, the NumPy
+reference, the argument shapes and a generator of valid argument values (positive for log and
+sqrt, away from kinks for relu/abs/max, distinct for max/min reductions...). Each case runs
+
+- with static shapes, with the first axis of every argument unknown at build time (``None``), and
+  with every size unknown;
+- in float64 and in float32 (the result dtype must equal NumPy's: float32 stays float32);
+- compiled with ``optimize=False`` and ``optimize=True`` (both must agree).
+
+The derivative checks over the same table live in ``test_autodiff_rules.py``. Adding an op to the
+registry without an entry here makes `test_every_registered_op_has_a_case` fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import run_both
+
+import graphdl as gd
+from graphdl.ops.registry import REGISTRY
+
+Gen = Callable[[np.random.Generator, tuple, str], np.ndarray]
+
+
+# --- value generators: each gives values where the op is smooth and the check is meaningful ---
+def normal(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def positive(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    return rng.uniform(0.5, 2.0, shape).astype(dtype)
+
+
+def away_from_zero(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    return (rng.choice([-1.0, 1.0], shape) * rng.uniform(0.3, 1.5, shape)).astype(dtype)
+
+
+def away_from_integers(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    return (rng.integers(-3, 3, shape) + rng.uniform(0.2, 0.8, shape)).astype(dtype)
+
+
+def distinct(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    """All values at least 0.1 apart: no ties for max/min and no kink within a step."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n).reshape(shape) * 0.25 - 1 + rng.uniform(0, 0.1, shape)).astype(dtype)
+
+
+def small(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    return rng.uniform(-1.0, 1.0, shape).astype(dtype)
+
+
+def booleans(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    return rng.random(shape) < 0.5
+
+
+def integers(high: int, low: int = 0) -> Gen:
+    def gen(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+        return rng.integers(low, high, shape)
+
+    return gen
+
+
+def constant_value(value: Any) -> Gen:
+    def gen(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+        return np.full(shape, value, dtype=dtype)
+
+    return gen
+
+
+@dataclass
+class Case:
+    """One op applied to arguments of given shapes; ``gens`` make valid values per argument."""
+
+    build: Callable[..., gd.Node]
+    reference: Callable[..., Any]
+    shapes: list[tuple]
+    gens: list[Gen] | None = None  # default: standard normal floats
+    kinds: str | None = None  # per argument: "f" float, "i" int64 indices, "b" bool
+    smooth: bool = True  # derivative checks apply (False: the op declares zero derivative)
+    second_order: bool = True
+    eps: float = 1e-6
+    rtol: float = 1e-5
+    none_variants: tuple[str, ...] = ("first", "all")
+    label: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def kind(self, i: int) -> str:
+        return self.kinds[i] if self.kinds else "f"
+
+    def values(self, rng: np.random.Generator, float_dtype: str = "float64") -> list[np.ndarray]:
+        out = []
+        for i, shape in enumerate(self.shapes):
+            gen = self.gens[i] if self.gens else normal
+            kind = self.kind(i)
+            dtype = float_dtype if kind == "f" else "int64" if kind == "i" else "bool"
+            out.append(np.asarray(gen(rng, shape, dtype)))
+        return out
+
+    def declared(self, variant: str) -> list[tuple]:
+        """Static shapes for the inputs: as given, first axis unknown, or every size unknown."""
+        if variant == "static":
+            return list(self.shapes)
+        if variant == "first":
+            return [(None,) + s[1:] if s else s for s in self.shapes]
+        return [tuple(None for _ in s) for s in self.shapes]
+
+    def inputs(self, variant: str = "static", float_dtype: str = "float64") -> list[gd.Node]:
+        nodes = []
+        for i, shape in enumerate(self.declared(variant)):
+            kind = self.kind(i)
+            dtype = float_dtype if kind == "f" else "int64" if kind == "i" else "bool"
+            nodes.append(gd.tensor(f"a{i}", shape, dtype))
+        return nodes
+
+
+def _np_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    one = x.dtype.type(1)
+    return one / (one + np.exp(-x))
+
+
+def _binary_cases(
+    fn: Callable, ref: Callable, gen_a: Gen = normal, gen_b: Gen = normal, **kw: Any
+) -> list[Case]:
+    shapes = [[(2, 3), (2, 3)], [(2, 3), (3,)], [(4, 1), (1, 3)], [(2, 3), ()], [(), (3, 1)]]
+    return [Case(fn, ref, s, [gen_a, gen_b], label=f"{s}", **kw) for s in shapes]
+
+
+def _unary_cases(fn: Callable, ref: Callable, gen: Gen = normal, **kw: Any) -> list[Case]:
+    return [Case(fn, ref, [s], [gen], label=f"{s}", **kw) for s in [(2, 3), ()]]
+
+
+def _comparison(fn: Callable, ref: Callable) -> list[Case]:
+    ties = Case(
+        lambda a, b: fn(a, b),
+        ref,
+        [(5,), (5,)],
+        [constant_value(1.5), constant_value(1.5)],
+        smooth=False,
+        label="ties",
+    )
+    return _binary_cases(fn, ref, distinct, distinct, smooth=False) + [ties]
+
+
+def _reduction_cases(fn: Callable, ref: Callable, gen: Gen = normal) -> list[Case]:
+    axes: list[tuple[Any, bool]] = [
+        (None, False),
+        (0, False),
+        (1, True),
+        ((0, 2), False),
+        ((0, 2), True),
+        (-1, False),
+    ]
+    return [
+        Case(
+            lambda a, ax=ax, k=k: fn(a, axis=ax, keepdims=k),
+            lambda a, ax=ax, k=k: ref(a, axis=ax, keepdims=k),
+            [(2, 3, 4)],
+            [gen],
+            label=f"axis={ax} keepdims={k}",
+        )
+        for ax, k in axes
+    ]
+
+
+def _mixed_bool(a: gd.Node, b: gd.Node) -> gd.Node:
+    return gd.where(a > 0, a, b)
+
+
+CASES: dict[str, list[Case]] = {
+    # --- elementwise arithmetic ---
+    "add": _binary_cases(gd.add, np.add)
+    + [
+        Case(lambda a: a + 1, lambda a: a + 1, [(2, 3)], label="weak int"),
+        Case(lambda a: 2.5 + a, lambda a: 2.5 + a, [(3,)], label="weak float"),
+    ],
+    "subtract": _binary_cases(gd.subtract, np.subtract)
+    + [Case(lambda a: 1 - a, lambda a: 1 - a, [(2, 3)], label="weak reversed")],
+    "multiply": _binary_cases(gd.multiply, np.multiply)
+    + [Case(lambda a: a * a, lambda a: a * a, [(2, 3)], label="same operand twice")],
+    "divide": _binary_cases(gd.divide, np.divide, normal, away_from_zero)
+    + [Case(lambda a: 1 / a, lambda a: 1 / a, [(3,)], [away_from_zero], label="weak numerator")],
+    "power": _binary_cases(gd.power, np.power, positive, normal)
+    + [
+        Case(lambda a: a**2, lambda a: a**2, [(2, 3)], label="square"),
+        Case(lambda a: a**3, lambda a: a**3, [(2, 3)], label="cube, negative base ok"),
+        Case(lambda a: a**0.5, lambda a: a**0.5, [(2, 3)], [positive], label="sqrt"),
+        Case(lambda a: 2.0**a, lambda a: 2.0**a, [(4,)], label="weak base"),
+    ],
+    "maximum": _binary_cases(gd.maximum, np.maximum, distinct, distinct),
+    "minimum": _binary_cases(gd.minimum, np.minimum, distinct, distinct),
+    "less": _comparison(gd.less, np.less),
+    "less_equal": _comparison(gd.less_equal, np.less_equal),
+    "greater": _comparison(gd.greater, np.greater),
+    "greater_equal": _comparison(gd.greater_equal, np.greater_equal),
+    "equal": _comparison(gd.equal, np.equal),
+    "not_equal": _comparison(gd.not_equal, np.not_equal),
+    "logical_and": [
+        Case(
+            gd.logical_and,
+            np.logical_and,
+            [(2, 3), (3,)],
+            [booleans, booleans],
+            kinds="bb",
+            smooth=False,
+        )
+    ],
+    "logical_or": [
+        Case(
+            gd.logical_or,
+            np.logical_or,
+            [(2, 3), (2, 1)],
+            [booleans, booleans],
+            kinds="bb",
+            smooth=False,
+        )
+    ],
+    "logical_not": [
+        Case(gd.logical_not, np.logical_not, [(2, 3)], [booleans], kinds="b", smooth=False)
+    ],
+    # --- elementwise functions ---
+    "negative": _unary_cases(gd.negative, np.negative),
+    "reciprocal": _unary_cases(gd.reciprocal, np.reciprocal, away_from_zero),
+    "exp": _unary_cases(gd.exp, np.exp),
+    "log": _unary_cases(gd.log, np.log, positive),
+    "log1p": _unary_cases(gd.log1p, np.log1p, small),
+    "expm1": _unary_cases(gd.expm1, np.expm1),
+    "sqrt": _unary_cases(gd.sqrt, np.sqrt, positive),
+    "square": _unary_cases(gd.square, np.square),
+    "abs": _unary_cases(gd.abs, np.abs, away_from_zero),
+    "sign": _unary_cases(gd.sign, np.sign, away_from_zero, smooth=False),
+    "sin": _unary_cases(gd.sin, np.sin),
+    "cos": _unary_cases(gd.cos, np.cos),
+    "tan": _unary_cases(gd.tan, np.tan, small),
+    "tanh": _unary_cases(gd.tanh, np.tanh),
+    "sigmoid": _unary_cases(gd.sigmoid, _np_sigmoid),
+    "softplus": _unary_cases(gd.softplus, lambda a: np.logaddexp(a.dtype.type(0), a)),
+    "relu": _unary_cases(gd.relu, lambda a: np.maximum(a, 0), away_from_zero),
+    "floor": _unary_cases(gd.floor, np.floor, away_from_integers, smooth=False),
+    "stop_gradient": _unary_cases(gd.stop_gradient, lambda a: a, smooth=False),
+    "cast": [
+        Case(
+            lambda a: gd.cast(a, "float32"),
+            lambda a: a.astype("float32"),
+            [(2, 3)],
+            eps=1e-2,
+            rtol=1e-4,
+            label="to float32",
+        ),
+        Case(
+            lambda a: gd.cast(gd.cast(a, "float32"), "float64"),
+            lambda a: a.astype("float32").astype("float64"),
+            [(2, 3)],
+            eps=1e-2,
+            rtol=1e-4,
+            label="float32 and back to float64",
+        ),
+        Case(
+            lambda a: gd.cast(a, "int64"),
+            lambda a: a.astype("int64"),
+            [(2, 3)],
+            [away_from_integers],
+            smooth=False,
+            label="to int64",
+        ),
+        Case(
+            lambda a: a.astype("float64") / 2,
+            lambda a: a.astype("float64") / 2,
+            [(5,)],
+            [integers(9)],
+            kinds="i",
+            smooth=False,
+            label="from int64",
+        ),
+    ],
+    "where": [
+        Case(gd.where, np.where, [(2, 3), (2, 3), (2, 3)], [booleans, normal, normal], kinds="bff"),
+        Case(
+            gd.where,
+            np.where,
+            [(2, 3), (3,), ()],
+            [booleans, normal, normal],
+            kinds="bff",
+            label="broadcast",
+        ),
+        Case(
+            _mixed_bool,
+            lambda a, b: np.where(a > 0, a, b),
+            [(2, 3), (2, 1)],
+            [away_from_zero, normal],
+            label="condition from a comparison",
+        ),
+        Case(
+            lambda c, a: gd.where(c, a, 0),
+            lambda c, a: np.where(c, a, 0),
+            [(4,), (4,)],
+            [booleans, normal],
+            kinds="bf",
+            label="weak zero",
+        ),
+    ],
+    "clip": [
+        Case(
+            gd.clip, np.clip, [(2, 3), (), ()], [normal, constant_value(-0.5), constant_value(0.5)]
+        ),
+        Case(
+            gd.clip,
+            np.clip,
+            [(2, 3), (3,), (2, 1)],
+            [distinct, constant_value(-0.3), constant_value(0.45)],
+            label="broadcast bounds",
+        ),
+        Case(
+            lambda a: a.clip(-0.5, 0.5),
+            lambda a: np.clip(a, -0.5, 0.5),
+            [(7,)],
+            label="weak bounds",
+        ),
+    ],
+    # --- reductions ---
+    "sum": _reduction_cases(gd.sum, np.sum)
+    + [Case(lambda a: a.sum(axis=0), lambda a: a.sum(axis=0), [(3, 2)], label="method")],
+    "mean": _reduction_cases(gd.mean, np.mean),
+    "max": _reduction_cases(gd.max, np.max, distinct),
+    "min": _reduction_cases(gd.min, np.min, distinct),
+    "prod": _reduction_cases(gd.prod, np.prod, away_from_zero),
+    "argmax": [
+        Case(
+            lambda a: gd.argmax(a, axis=1),
+            lambda a: np.argmax(a, axis=1),
+            [(3, 4)],
+            [distinct],
+            smooth=False,
+        ),
+        Case(gd.argmax, np.argmax, [(3, 4)], [distinct], smooth=False, label="flat"),
+    ],
+    "argmin": [
+        Case(
+            lambda a: gd.argmin(a, axis=0),
+            lambda a: np.argmin(a, axis=0),
+            [(3, 4)],
+            [distinct],
+            smooth=False,
+        )
+    ],
+    # --- shape ops ---
+    "reshape": [
+        Case(lambda a: a.reshape(3, 2), lambda a: a.reshape(3, 2), [(2, 3)]),
+        Case(lambda a: gd.reshape(a, (-1,)), lambda a: a.reshape(-1), [(2, 3)], label="-1"),
+        Case(
+            lambda a: gd.reshape(a, (2, -1, 2)),
+            lambda a: a.reshape(2, -1, 2),
+            [(4, 3)],
+            label="-1 inside",
+        ),
+    ],
+    "transpose": [
+        Case(lambda a: a.T, lambda a: a.T, [(2, 3)]),
+        Case(
+            lambda a: gd.transpose(a, (1, 2, 0)),
+            lambda a: np.transpose(a, (1, 2, 0)),
+            [(2, 3, 4)],
+            label="3-d",
+        ),
+    ],
+    "expand_dims": [
+        Case(lambda a: gd.expand_dims(a, 1), lambda a: np.expand_dims(a, 1), [(2, 3)]),
+        Case(
+            lambda a: gd.expand_dims(a, (0, 2)),
+            lambda a: np.expand_dims(a, (0, 2)),
+            [(3,)],
+            label="two axes",
+        ),
+    ],
+    "squeeze": [
+        Case(
+            lambda a: gd.squeeze(a, 1),
+            lambda a: np.squeeze(a, 1),
+            [(3, 1, 2)],
+            none_variants=("first",),
+        ),
+        Case(
+            lambda a: a.squeeze(),
+            lambda a: a.squeeze(),
+            [(1, 3, 1)],
+            none_variants=(),
+            label="all static ones",
+        ),
+    ],
+    "broadcast_to": [
+        Case(lambda a: gd.broadcast_to(a, (2, 3)), lambda a: np.broadcast_to(a, (2, 3)), [(3,)]),
+        Case(
+            lambda a: gd.broadcast_to(a, (2, 4)),
+            lambda a: np.broadcast_to(a, (2, 4)),
+            [(2, 1)],
+            label="stretch a 1",
+        ),
+    ],
+    "concatenate": [
+        Case(
+            lambda a, b, c: gd.concatenate([a, b, c]),
+            lambda a, b, c: np.concatenate([a, b, c]),
+            [(2, 3), (1, 3), (3, 3)],
+        ),
+        Case(
+            lambda a, b: gd.concatenate([a, b], axis=1),
+            lambda a, b: np.concatenate([a, b], axis=1),
+            [(2, 3), (2, 2)],
+            label="axis 1",
+        ),
+        Case(
+            lambda a, b: gd.stack([a, b], axis=1),
+            lambda a, b: np.stack([a, b], axis=1),
+            [(2, 3), (2, 3)],
+            label="stack",
+        ),
+        Case(
+            lambda a, i: gd.concatenate([a, i]),
+            lambda a, i: np.concatenate([a, i]),
+            [(2,), (3,)],
+            [normal, integers(5)],
+            kinds="fi",
+            label="with integers",
+        ),
+    ],
+    # --- indexing ---
+    "getitem": [
+        Case(lambda a: a[0], lambda a: a[0], [(3, 4)], label="[0]"),
+        Case(lambda a: a[:, 1:], lambda a: a[:, 1:], [(3, 4)], label="[:, 1:]"),
+        Case(lambda a: a[::-2, -1], lambda a: a[::-2, -1], [(3, 4)], label="[::-2, -1]"),
+        Case(
+            lambda a: a[None, 1, ..., 2:],
+            lambda a: a[None, 1, ..., 2:],
+            [(3, 2, 4)],
+            label="[None, 1, ..., 2:]",
+        ),
+        Case(lambda a: a[...], lambda a: a[...], [(2, 2)], label="[...]"),
+    ],
+    "take": [
+        Case(
+            lambda a, i: gd.take(a, i),
+            lambda a, i: np.take(a, i, axis=0),
+            [(4, 3), (5,)],
+            [normal, integers(4)],
+            kinds="fi",
+            label="axis 0, repeats",
+        ),
+        Case(
+            lambda a, i: gd.take(a, i, axis=1),
+            lambda a, i: np.take(a, i, axis=1),
+            [(2, 4, 3), (2, 3)],
+            [normal, integers(4)],
+            kinds="fi",
+            label="axis 1, 2-d indices",
+        ),
+        Case(
+            lambda a, i: a[i],
+            lambda a, i: a[i],
+            [(4,), (6,)],
+            [normal, integers(4)],
+            kinds="fi",
+            label="x[indices]",
+        ),
+    ],
+    "take_along_axis": [
+        Case(
+            lambda a, i: gd.take_along_axis(a, i, axis=1),
+            lambda a, i: np.take_along_axis(a, i, axis=1),
+            [(5, 4), (5, 1)],
+            [normal, integers(4)],
+            kinds="fi",
+            label="labels",
+        ),
+        Case(
+            lambda a, i: gd.take_along_axis(a, i, axis=0),
+            lambda a, i: np.take_along_axis(a, i, axis=0),
+            [(3, 4), (5, 4)],
+            [normal, integers(3)],
+            kinds="fi",
+            label="axis 0, repeats",
+        ),
+    ],
+    "one_hot": [
+        Case(
+            lambda i: gd.one_hot(i, 4),
+            lambda i: (i[..., None] == np.arange(4)) * 1.0,
+            [(2, 3)],
+            [integers(5, -1)],
+            kinds="i",
+            smooth=False,
+        )
+    ],
+    # --- linear algebra ---
+    "matmul": [
+        Case(lambda a, b: a @ b, np.matmul, [(2, 3), (3, 4)], label="matrix"),
+        Case(lambda a, b: a @ b, np.matmul, [(3,), (3, 4)], label="vector @ matrix"),
+        Case(lambda a, b: a @ b, np.matmul, [(2, 3), (3,)], label="matrix @ vector"),
+        Case(lambda a, b: a @ b, np.matmul, [(3,), (3,)], label="inner"),
+        Case(lambda a, b: a @ b, np.matmul, [(5, 2, 3), (3, 4)], label="batched @ matrix"),
+        Case(lambda a, b: a @ b, np.matmul, [(2, 3), (4, 3, 2)], label="matrix @ batched"),
+        Case(lambda a, b: a @ b, np.matmul, [(2, 1, 2, 3), (3, 3, 2)], label="broadcast batch"),
+        Case(gd.dot, np.dot, [(2, 3), (3,)], label="dot"),
+    ],
+    # --- neural-network functions ---
+    "softmax": [
+        Case(gd.softmax, lambda a: _np_softmax(a, -1), [(2, 4)]),
+        Case(
+            lambda a: gd.softmax(a, axis=0), lambda a: _np_softmax(a, 0), [(3, 2)], label="axis 0"
+        ),
+    ],
+    "log_softmax": [
+        Case(gd.log_softmax, lambda a: np.log(_np_softmax(a, -1)), [(2, 4)]),
+        Case(
+            lambda a: gd.log_softmax(a, axis=0),
+            lambda a: np.log(_np_softmax(a, 0)),
+            [(3, 2)],
+            label="axis 0",
+        ),
+    ],
+    "logsumexp": [
+        Case(gd.logsumexp, _np_logsumexp, [(2, 4)], label="all"),
+        Case(
+            lambda a: gd.logsumexp(a, axis=1),
+            lambda a: _np_logsumexp(a, axis=1),
+            [(2, 4)],
+            label="axis 1",
+        ),
+        Case(
+            lambda a: gd.logsumexp(a, axis=(0, 2), keepdims=True),
+            lambda a: _np_logsumexp(a, axis=(0, 2), keepdims=True),
+            [(2, 3, 2)],
+            label="keepdims",
+        ),
+    ],
+}
+
+# Leaves are not computations; the internal helpers below only appear inside derivative graphs
+# and are exercised by the second-order checks in test_autodiff_rules.py (JVP-of-VJP and
+# VJP-of-VJP over every case), which assert that each of them actually occurs there.
+LEAVES = {"input", "constant", "shared"}
+INTERNAL_HELPERS = {
+    "sum_to",
+    "broadcast_like",
+    "reshape_like",
+    "index_adjoint",
+    "take_adjoint",
+    "take_along_adjoint",
+    "concat_piece",
+    "zeros_like",
+    "axis_size",
+}
+
+
+def all_cases(variants: tuple[str, ...] = ("static", "first", "all")):
+    """pytest parameters (op name, case, variant) over the whole table."""
+    params = []
+    for name, cases in CASES.items():
+        for k, case in enumerate(cases):
+            for variant in variants:
+                if variant != "static" and variant not in case.none_variants:
+                    continue
+                tag = f"{name}-{k}-{case.label or 'default'}-{variant}"
+                params.append(pytest.param(name, case, variant, id=tag))
+    return params
+
+
+def test_every_registered_op_has_a_case() -> None:
+    missing = set(REGISTRY) - set(CASES) - LEAVES - INTERNAL_HELPERS
+    assert not missing, f"ops without an entry in tests/test_ops_table.py CASES: {sorted(missing)}"
+    unknown = set(CASES) - set(REGISTRY)
+    assert not unknown, f"CASES names ops that are not registered: {sorted(unknown)}"
+
+
+def test_cases_build_the_op_they_are_filed_under() -> None:
+    for name, cases in CASES.items():
+        for case in cases:
+            out = case.build(*case.inputs())
+            ops = {n.op.name for n in gd.toposort([out])}
+            assert name in ops, (name, case.label, ops)
+
+
+@pytest.mark.parametrize(("name", "case", "variant"), all_cases())
+def test_forward_matches_numpy_float64(name: str, case: Case, variant: str) -> None:
+    rng = np.random.default_rng(0)
+    values = case.values(rng)
+    inputs = case.inputs(variant)
+    out = case.build(*inputs)
+    expected = np.asarray(case.reference(*values))
+    got = np.asarray(run_both(inputs, out, *values))
+    assert got.shape == expected.shape
+    assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
+    assert out.dtype == expected.dtype  # the static dtype rule agrees with NumPy
+    assert len(out.shape) == expected.ndim
+    assert all(d is None or d == e for d, e in zip(out.shape, expected.shape)), out.shape
+    if variant == "static":
+        assert out.shape == expected.shape  # static shapes fully inferred
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize(("name", "case", "variant"), all_cases(("static", "first")))
+def test_forward_float32_stays_float32(name: str, case: Case, variant: str) -> None:
+    rng = np.random.default_rng(1)
+    values = case.values(rng, "float32")
+    inputs = case.inputs(variant, "float32")
+    out = case.build(*inputs)
+    expected = np.asarray(case.reference(*values))
+    got = np.asarray(run_both(inputs, out, *values))
+    assert got.dtype == expected.dtype == out.dtype, (got.dtype, expected.dtype, out.dtype)
+    if name != "cast" and all(k == "f" for k in case.kinds or "f"):
+        assert expected.dtype in (np.float32, np.bool_, np.int64)  # nothing upcast to float64
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
