@@ -18,7 +18,7 @@ from graphdl.ir.node import Node
 from graphdl.ir.shapes import fmt_shape
 from graphdl.ops import elementwise as ew
 from graphdl.ops import shape_ops
-from graphdl.ops.leaves import constant
+from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.ops.registry import as_node
 
 NodeOrList = Node | list[Node]
@@ -70,7 +70,10 @@ def grad(cost: Node, wrt: NodeOrList, disconnected: Literal["zero", "raise"] = "
 
 def vjp(outputs: NodeOrList, wrt: NodeOrList, cotangents: NodeOrList,
         disconnected: Literal["zero", "raise"] = "zero") -> NodeOrList:
-    """Vector-Jacobian products: sum_k cotangent_k . d output_k / d wrt, one reverse sweep."""
+    """Vector-Jacobian products: sum_k cotangent_k . d output_k / d wrt, one reverse sweep.
+
+    A constant zero cotangent is a symbolic zero: that output's adjoint graph is not built.
+    """
     outs, _ = _as_list(outputs)
     targets, many = _as_list(wrt)
     cts, _ = _as_list(cotangents)
@@ -78,7 +81,8 @@ def vjp(outputs: NodeOrList, wrt: NodeOrList, cotangents: NodeOrList,
         raise DifferentiationError(f"vjp: {len(outs)} outputs but {len(cts)} cotangents")
     _check_wrt(targets, "vjp")
     fitted = [_fit_like(c, o, "vjp: cotangent") for c, o in zip(cts, outs)]
-    bar = reverse_sweep(outs, fitted, targets)
+    seeded = [(o, c) for o, c, raw in zip(outs, fitted, cts) if not is_zero_constant(raw)]
+    bar = reverse_sweep([o for o, _ in seeded], [c for _, c in seeded], targets)
     results = [_fill(bar.get(w), w, disconnected, "vjp") for w in targets]
     return results if many else results[0]
 
@@ -87,7 +91,8 @@ def jvp(outputs: NodeOrList, wrt: NodeOrList, tangents: NodeOrList,
         disconnected: Literal["zero", "raise"] = "zero") -> NodeOrList:
     """Jacobian-vector products d output / d wrt . tangent, one forward sweep.
 
-    ``tangents`` may be nodes or numbers/arrays (lifted to constants and broadcast to ``wrt``).
+    ``tangents`` may be nodes or numbers/arrays (lifted to constants and broadcast to ``wrt``);
+    a constant zero tangent is a symbolic zero: it is never materialized or multiplied through.
     """
     outs, many = _as_list(outputs)
     targets, _ = _as_list(wrt)
@@ -95,10 +100,17 @@ def jvp(outputs: NodeOrList, wrt: NodeOrList, tangents: NodeOrList,
     if len(ts) != len(targets):
         raise DifferentiationError(f"jvp: {len(targets)} wrt but {len(ts)} tangents")
     _check_wrt(targets, "jvp")
-    seeds = {w: _fit_like(t, w, "jvp: tangent") for w, t in zip(targets, ts)}
+    seeds = {w: _fit_like(t, w, "jvp: tangent") for w, t in zip(targets, ts)
+             if not is_zero_constant(t)}
     dot = forward_sweep(outs, seeds)
     results = [_fill(dot.get(o), o, disconnected, "jvp") for o in outs]
     return results if many else results[0]
+
+
+def is_zero_constant(node: Node) -> bool:
+    """A constant of zeros: as a seed (the lecture's x2-dot = 0) it is a *symbolic* zero, so
+    nothing that depends only on it is built (no ``0 * cos(x2)`` in the tangent graph)."""
+    return node.op is CONSTANT and not np.any(node.attrs["value"])
 
 
 def _fit_like(value: Node, like: Node, what: str) -> Node:
