@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 SUBCOMMANDS = [
     "graphdl.cli.demo",
+    "graphdl.cli.train",
 ]
 
 

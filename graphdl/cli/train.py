@@ -1,0 +1,45 @@
+"""``graphdl train``: the main job (see `graphdl.train.job`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train", help="train a model (default: an MLP on the bundled digits) and save the run",
+        description="Train a classifier with a compiled graphdl training step. With no options: "
+                    "the default MLP on the bundled 8x8 digits, Adam, early stopping.")
+    parser.add_argument("--model", default="mlp",
+                        help="built-in model (mlp, mlp-bn, linear) or a model script path "
+                             "(.py defining build_model; see docs/training.md)")
+    parser.add_argument("--optimizer", default=None,
+                        choices=["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+                                 "adam"], help="default: adam")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's, 0.001 for adam)")
+    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 150)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32")
+    parser.add_argument("--l2", type=float, default=None,
+                        help="weight of the L2 term, eq. 10 (default 1e-4)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="epochs without validation improvement before stopping "
+                             "(default 10; 0 turns early stopping off)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    parser.add_argument("--augment", action="store_true",
+                        help="random 1-pixel shifts and small noise on training batches")
+    parser.add_argument("--out", default="out/train", help="output folder (default out/train)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from graphdl.train.job import TrainOptions
+    from graphdl.train.job import run as run_job
+
+    options = TrainOptions(
+        model=args.model, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+        batch_size=args.batch_size, l2=args.l2, patience=args.patience, seed=args.seed,
+        out=args.out, dtype=args.dtype, augment=args.augment, verbose=not args.quiet)
+    run_job(options)
+    return 0
