@@ -439,3 +439,23 @@ def test_float32_network_gradients_stay_float32() -> None:
     delta = (p - np.eye(3)[yv]) / 6 * 2 * (X64 @ W64 + b64 > 0)
     np.testing.assert_allclose(got[1], X64.T @ delta, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[2], delta.sum(0), rtol=1e-5, atol=1e-6)
+
+
+def test_adjoints_take_their_operands_dtype_when_float32_meets_float64() -> None:
+    """A float32 parameter in a float64 graph gets a float32 gradient (matmul, concatenate,
+    elementwise, where): the adjoint of a node always has the node's dtype."""
+    a, b = gd.matrix("a", (2, 3), "float32"), gd.matrix("b", (3, 2))
+    u, w = gd.vector("u", 3, "float32"), gd.vector("w", 2)
+    costs = {
+        "matmul": gd.sum(a @ b) + gd.sum(u @ b),
+        "concatenate": gd.sum(gd.concatenate([u, w]) ** 2) + gd.sum(a),
+        "elementwise": gd.sum(a * b.T) + gd.sum(u * 2.0 + w[0]),
+        "where": gd.sum(gd.where(u > 0, u, w[1])) + gd.sum(a),
+    }
+    rng = np.random.default_rng(9)
+    values = [rng.standard_normal(x.shape).astype(x.dtype) for x in (a, b, u, w)]
+    for name, cost in costs.items():
+        grads = gd.grad(cost, [a, b, u, w])
+        assert [g.dtype for g in grads] == [a.dtype, b.dtype, u.dtype, w.dtype], name
+        got = run_both([a, b, u, w], grads, *values)
+        assert [v.dtype for v in got] == [np.float32, np.float64, np.float32, np.float64], name

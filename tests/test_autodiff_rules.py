@@ -53,6 +53,29 @@ def test_jvp_matches_central_differences(name: str, case: Case, variant: str) ->
     assert_jvp_matches_fd(inputs, out, values, rng, rtol=case.rtol, eps=case.eps)
 
 
+@pytest.mark.parametrize(("name", "case", "variant"), all_cases(("static", "first")))
+def test_derivatives_keep_float32(name: str, case: Case, variant: str) -> None:
+    """In float32, tangents have the output's dtype and adjoints their input's: float32."""
+    if not case.smooth:
+        return
+    rng = np.random.default_rng(7)
+    values = case.values(rng, "float32")
+    inputs = case.inputs(variant, "float32")
+    out = case.build(*inputs)
+    wrt = [inputs[i] for i in float_positions(inputs)]
+    dot = gd.jvp(
+        out, wrt, [np.ones(w.shape if None not in w.shape else (), "float32") for w in wrt]
+    )
+    y = np.asarray(gd.function(inputs, out)(*values))
+    bars = gd.vjp(
+        out, wrt, gd.constant(np.ones(y.shape, out.dtype)) if None not in out.shape else 1.0
+    )
+    assert dot.dtype == out.dtype
+    assert [b.dtype for b in bars] == [w.dtype for w in wrt]
+    got = run_both(inputs, [dot, *bars], *values)
+    assert [np.asarray(v).dtype for v in got] == [out.dtype] + [w.dtype for w in wrt]
+
+
 def _vjp_graph(case: Case, variant: str, seed: int):
     """The VJP of a case as a graph of (inputs..., cotangent), with values for all of them."""
     rng, values, inputs, out = _setup(case, variant, seed)

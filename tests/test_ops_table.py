@@ -551,6 +551,48 @@ CASES: dict[str, list[Case]] = {
     ],
 }
 
+
+def _np_xent(z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    return -np.take_along_axis(np.log(_np_softmax(z, axis)), idx, axis=axis)
+
+
+def _np_xent_grad(g: np.ndarray, z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    scattered = np.zeros_like(z)
+    np.put_along_axis(scattered, idx, g, axis=axis)
+    return _np_softmax(z, axis) * g.sum(axis=axis, keepdims=True) - scattered
+
+
+if "softmax_xent" in REGISTRY:  # fused ops the optimizer introduces (graphdl.ops.fused)
+    from graphdl.ops import fused
+
+    CASES["softmax_xent"] = [
+        Case(
+            lambda z, i: fused.softmax_xent(z, i),
+            lambda z, i: _np_xent(z, i, -1),
+            [(5, 4), (5, 1)],
+            [normal, integers(4)],
+            kinds="fi",
+            label="labels",
+        ),
+        Case(
+            lambda z, i: fused.softmax_xent(z, i, axis=0),
+            lambda z, i: _np_xent(z, i, 0),
+            [(3, 2), (1, 2)],
+            [normal, integers(3)],
+            kinds="fi",
+            label="axis 0",
+        ),
+    ]
+    CASES["softmax_xent_grad"] = [
+        Case(
+            lambda g, z, i: fused.softmax_xent_grad(g, z, i),
+            lambda g, z, i: _np_xent_grad(g, z, i, -1),
+            [(5, 1), (5, 4), (5, 1)],
+            [normal, normal, integers(4)],
+            kinds="ffi",
+        ),
+    ]
+
 # Leaves are not computations; the internal helpers below only appear inside derivative graphs
 # and are exercised by the second-order checks in test_autodiff_rules.py (JVP-of-VJP and
 # VJP-of-VJP over every case), which assert that each of them actually occurs there.

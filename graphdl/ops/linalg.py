@@ -56,12 +56,12 @@ def _matmul_vjp(node: Node, g: Node) -> list[Node | None]:
     b2 = shape_ops.expand_dims(b, 1) if b.ndim == 1 else b
     g2 = _as_matrix_cotangent(g, a, b)
     grads: list[Node | None] = [None, None]
-    if a.dtype.kind in "fc":
+    if a.dtype.kind in "fc":  # each adjoint takes its operand's dtype (float32 @ float64)
         ga = _sum_batch(matmul(g2, shape_ops.matrix_transpose(b2)), a2, b2)
-        grads[0] = shape_ops.squeeze(ga, ga.ndim - 2) if a.ndim == 1 else ga
+        grads[0] = ew.cast(shape_ops.squeeze(ga, ga.ndim - 2) if a.ndim == 1 else ga, a.dtype)
     if b.dtype.kind in "fc":
         gb = _sum_batch(matmul(shape_ops.matrix_transpose(a2), g2), b2, a2)
-        grads[1] = shape_ops.squeeze(gb, gb.ndim - 1) if b.ndim == 1 else gb
+        grads[1] = ew.cast(shape_ops.squeeze(gb, gb.ndim - 1) if b.ndim == 1 else gb, b.dtype)
     return grads
 
 

@@ -240,8 +240,16 @@ def _concat_vjp(node: Node, g: Node) -> list[Node | None]:
         if part.dtype.kind not in "fc":
             pieces.append(None)
             continue
-        pieces.append(apply(CONCAT_PIECE, g, *node.inputs, axis=axis, index=i))
+        piece = apply(CONCAT_PIECE, g, *node.inputs, axis=axis, index=i)
+        pieces.append(piece if piece.dtype == part.dtype else _cast(piece, part.dtype))
     return pieces
+
+
+def _cast(x: Node, dtype: np.dtype) -> Node:
+    """An adjoint brought back to its operand's dtype (a float32 part of a float64 concat)."""
+    from graphdl.ops.elementwise import cast
+
+    return cast(x, dtype)
 
 
 def _concat_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
