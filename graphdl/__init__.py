@@ -30,6 +30,7 @@ from graphdl.ops.reductions import argmax, argmin, max, mean, min, prod, sum
 from graphdl.ops.shape_ops import (
     broadcast_to, concatenate, expand_dims, reshape, squeeze, stack, transpose,
 )
+from graphdl.optimize import Report, optimize
 from graphdl import init, nn, optim  # subpackages: gd.nn.Dense, gd.optim.Adam, gd.init
 
 __version__ = "0.1.0"

@@ -71,3 +71,26 @@ def concat_piece(g: np.ndarray, axis: int, index: int, parts: list) -> np.ndarra
     selector = [slice(None)] * np.ndim(g)
     selector[axis] = slice(start, start + sizes[index])
     return g[tuple(selector)]
+
+
+def softmax_xent(z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """-log softmax(z)[idx] along ``axis``: logsumexp(z) - z[idx], shifted by the maximum."""
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    picked = np.take_along_axis(shifted, idx, axis=axis)
+    np.exp(shifted, out=shifted)
+    out = np.log(np.sum(shifted, axis=axis, keepdims=True))
+    out -= picked
+    return out
+
+
+def softmax_xent_grad(g: np.ndarray, z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(z) * sum(g along axis) - g at idx: the gradient of ``softmax_xent``."""
+    p = softmax(z, axis)
+    g = np.broadcast_to(g, np.shape(idx))
+    if np.shape(idx)[axis] == 1:  # one label per row: sum(g) along axis is g itself
+        p *= g
+        np.put_along_axis(p, idx, np.take_along_axis(p, idx, axis=axis) - g, axis=axis)
+        return p
+    p *= np.sum(g, axis=axis, keepdims=True)
+    p -= take_along_adjoint(g, p, idx, axis)
+    return p

@@ -1,0 +1,127 @@
+"""Fused ops the optimizer introduces: softmax cross-entropy with integer labels and its gradient.
+
+``softmax_xent(z, idx, axis)`` is ``-take_along_axis(log_softmax(z, axis), idx, axis)``, the
+cross-entropy of softmax(z) at integer labels, computed as ``logsumexp(z) - z[idx]`` after
+subtracting the row maximum: finite for logits of +-1000, and without materializing the full
+log-probability array. Its gradient ``softmax_xent_grad(g, z, idx, axis)`` is the textbook
+``softmax(z) * g - onehot(idx) * g`` (with ``g`` summed along ``axis``), computed in one pass as
+a careful person writes it: the probabilities, scaled, with ``g`` subtracted at the labels. ``g``
+may be anything that broadcasts to the picked shape (the optimizer passes the ``1/n`` of a mean
+without spreading it over the batch first).
+
+Users rarely build these directly: the optimizer's ``stabilize`` rewrites turn the written forms
+(``log(softmax(z))[y]``, ``log_softmax(z)[y]`` and their gradients) into them. Their own
+derivatives are those of the plain-op decomposition (`decompose_xent`, `decompose_xent_grad`),
+so grad-of-grad still works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from graphdl.errors import DTypeError, ShapeError
+from graphdl.ir.node import Node
+from graphdl.ir.shapes import broadcast_shapes, fmt_shape, normalize_axis
+from graphdl.ops import elementwise as ew
+from graphdl.ops import indexing, nn, reductions, shape_ops
+from graphdl.ops.registry import Op, apply, as_node
+
+
+def _check(op: str, z: Node, idx: Node, axis: int) -> None:
+    if z.dtype.kind != "f":
+        raise DTypeError(f"{op}: logits must be floats, got {z.label()} of dtype {z.dtype}")
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: labels must be integers, got {idx.label()} of dtype "
+                         f"{idx.dtype}")
+    if idx.ndim != z.ndim:
+        raise ShapeError(f"{op}: labels {idx.label()} {fmt_shape(idx.shape)} must have the rank "
+                         f"of the logits {z.label()} {fmt_shape(z.shape)}")
+
+
+def _xent_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    z, idx = inputs
+    _check("softmax_xent", z, idx, attrs["axis"])
+    shape, _ = indexing.TAKE_ALONG_AXIS.infer(inputs, attrs)
+    return shape, z.dtype
+
+
+def _grad_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    g, z, idx = inputs
+    _check("softmax_xent_grad", z, idx, attrs["axis"])
+    if g.dtype != z.dtype:
+        raise DTypeError(f"softmax_xent_grad: cotangent {g.label()} has dtype {g.dtype}, the "
+                         f"logits {z.label()} {z.dtype}")
+    picked, _ = indexing.TAKE_ALONG_AXIS.infer((z, idx), attrs)
+    if g.ndim > idx.ndim or broadcast_shapes("softmax_xent_grad", [g.shape, picked],
+                                             [g.label(), "labels"]) != picked:
+        raise ShapeError(f"softmax_xent_grad: cotangent {g.label()} {fmt_shape(g.shape)} does "
+                         f"not broadcast to the picked shape {fmt_shape(picked)}")
+    return z.shape, z.dtype
+
+
+def decompose_xent(z: Node, idx: Node, axis: int) -> Node:
+    """softmax_xent as plain ops: logsumexp(z) - z[idx]."""
+    lse = nn.logsumexp(z, axis=axis, keepdims=True)
+    return ew.subtract(lse, indexing.take_along_axis(z, idx, axis=axis))
+
+
+def decompose_xent_grad(g: Node, z: Node, idx: Node, axis: int) -> Node:
+    """softmax_xent_grad as plain ops: softmax(z) * sum(g) - scatter(g at idx)."""
+    if g.shape != idx.shape:
+        g = shape_ops.broadcast_like(g, idx)
+    total = reductions.sum(g, axis=axis, keepdims=True)
+    scattered = apply(indexing.TAKE_ALONG_ADJOINT, g, z, idx, axis=axis)
+    return ew.subtract(ew.multiply(nn.softmax(z, axis=axis), total), scattered)
+
+
+def _through(decompose):
+    """JVP and VJP rules taken from the plain-op decomposition of a fused node."""
+
+    def jvp(node: Node, tangents: list[Node | None]) -> Node | None:
+        from graphdl.autodiff.forward import tangents as forward_sweep
+
+        plain = decompose(*node.inputs, node.attrs["axis"])
+        seeds = {x: t for x, t in zip(node.inputs, tangents) if t is not None}
+        return forward_sweep([plain], seeds).get(plain)
+
+    def vjp(node: Node, g: Node) -> list[Node | None]:
+        from graphdl.autodiff.reverse import adjoints
+
+        plain = decompose(*node.inputs, node.attrs["axis"])
+        wrt = [x for x in node.inputs if x.dtype.kind == "f"]
+        bar = adjoints([plain], [g], wrt)
+        return [bar.get(x) if x.dtype.kind == "f" else None for x in node.inputs]
+
+    return jvp, vjp
+
+
+def _xent_vjp(node: Node, g: Node) -> list[Node | None]:
+    z, idx = node.inputs
+    return [apply(SOFTMAX_XENT_GRAD, ew.cast(g, z.dtype), z, idx, **node.attrs), None]
+
+
+_grad_jvp, _grad_vjp = _through(decompose_xent_grad)
+SOFTMAX_XENT = Op(
+    "softmax_xent", _xent_infer, "_rt.softmax_xent({0}, {1}, axis={axis})",
+    jvp=_through(decompose_xent)[0], vjp=_xent_vjp,
+    doc="-log softmax(z)[idx] along axis, computed stably as logsumexp(z) - z[idx].",
+)
+SOFTMAX_XENT_GRAD = Op(
+    "softmax_xent_grad", _grad_infer, "_rt.softmax_xent_grad({0}, {1}, {2}, axis={axis})",
+    jvp=_grad_jvp, vjp=_grad_vjp,
+    doc="The VJP of softmax_xent: softmax(z) * sum(g) - g at idx.",
+)
+
+
+def softmax_xent(logits: Any, indices: Any, axis: int = -1) -> Node:
+    """Per-label cross-entropy ``-log softmax(logits)[indices]`` along ``axis``;
+    ``indices`` has the rank of ``logits`` (``y[:, None]`` for one label per row)."""
+    z, idx = as_node(logits), as_node(indices)
+    return apply(SOFTMAX_XENT, z, idx, axis=normalize_axis("softmax_xent", axis, z.ndim))
+
+
+def softmax_xent_grad(g: Any, logits: Any, indices: Any, axis: int = -1) -> Node:
+    z, idx = as_node(logits), as_node(indices)
+    return apply(SOFTMAX_XENT_GRAD, as_node(g), z, idx,
+                 axis=normalize_axis("softmax_xent_grad", axis, z.ndim))

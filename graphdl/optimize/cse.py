@@ -1,0 +1,82 @@
+"""Common-subexpression elimination by structural hashing, in one pass over the topological order.
+
+Two nodes compute the same value when they apply the same op with the same attributes to the
+same (already merged) inputs, so a node's key is ``(op, attributes, input identities)``; the
+first node with a key stands for every later one. Constants are keyed by value (dtype, shape,
+weak flag and bytes, so ``0.0`` and ``-0.0`` stay apart); symbolic inputs and shared variables
+are never merged. For commutative ops the input identities are sorted in the key, so ``a + b``
+and ``b + a`` merge (the first one written keeps its operand order).
+
+``maximum`` and ``minimum`` count as commutative here although their derivative rules are not
+symmetric (ties go to the first operand): the optimizer runs on graphs whose derivatives are
+already built, and the *values* agree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphdl.ir.node import Node
+from graphdl.ir.walk import toposort
+from graphdl.ops.leaves import INPUT, SHARED
+from graphdl.optimize.rewriter import rebuild
+
+COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "equal", "not_equal", "logical_and",
+               "logical_or"}
+HASH_BYTES_LIMIT = 1 << 20  # larger constant arrays are keyed by identity, not hashed
+
+
+def freeze(value: Any) -> Any:
+    """A hashable stand-in for an attribute value that tells apart what NumPy tells apart."""
+    if isinstance(value, np.ndarray):
+        if value.nbytes > HASH_BYTES_LIMIT:
+            return ("array-id", id(value))
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, np.generic):
+        return ("numpy", value.dtype.str, value.tobytes())
+    if isinstance(value, float):
+        return ("float", value.hex())
+    if isinstance(value, (bool, int, str, type(None))):
+        return (type(value).__name__, value)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(freeze(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((k, freeze(v)) for k, v in value.items())))
+    if isinstance(value, np.dtype):
+        return ("dtype", value.str)
+    return ("object", id(value))
+
+
+def node_key(node: Node, inputs: tuple[Node, ...]) -> tuple:
+    ids = tuple(id(p) for p in inputs)
+    if node.op.name in COMMUTATIVE or node.op.commutative:
+        ids = tuple(sorted(ids))
+    attrs = tuple(sorted((k, freeze(v)) for k, v in node.attrs.items()))
+    return (node.op.name, attrs, ids, node.shape, node.dtype.str)
+
+
+def cse(outputs: Sequence[Node]) -> tuple[list[Node], Counter]:
+    """Merge structurally equal nodes: (new outputs, {"merged nodes": count})."""
+    table: dict[tuple, Node] = {}
+    memo: dict[Node, Node] = {}
+    merged = 0
+    for node in toposort(outputs):
+        if node.op is INPUT or node.op is SHARED:
+            memo[node] = node
+            continue
+        inputs = tuple(memo[p] for p in node.inputs)
+        key = node_key(node, inputs)
+        found = table.get(key)
+        if found is None:
+            found = table[key] = rebuild(node, inputs)
+        else:
+            merged += 1
+        memo[node] = found
+    fired: Counter = Counter()
+    if merged:
+        fired["merged nodes"] = merged
+    return [memo[o] for o in outputs], fired

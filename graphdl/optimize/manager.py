@@ -1,0 +1,88 @@
+"""The pass manager: runs the passes in rounds until a round changes nothing (or a bound).
+
+A round is, in order: ``cse`` (merge equal subexpressions), ``fold`` (compute what depends only
+on constants), ``canonicalize`` (algebraic identities), ``stabilize`` (numerically safe forms of
+log-softmax, logsumexp, log1p, expm1, log-sigmoid and cross-entropy) and ``specialize`` (the
+cheapest NumPy for what is left: ``x**2 -> square``, ``a * (1/b) -> a / b``). Each rewriting pass
+reaches its own fixpoint in one walk; rounds let one pass's result feed another's rules (a fold
+exposes ``x * 1``, a merge exposes ``a - -b``...). Dead code never survives: every pass rebuilds
+only what the outputs reach.
+
+Each pass is linear in the graph (one topological walk, memoized by node), and the number of
+rounds is bounded, so optimization time is linear in graph size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from graphdl.ir.graph import count_nodes
+from graphdl.ir.node import Node
+from graphdl.ops.registry import as_node
+from graphdl.optimize import canonicalize, fold, specialize, stabilize  # noqa: F401 (rules)
+from graphdl.optimize.cse import cse
+from graphdl.optimize.report import Report
+from graphdl.optimize.rewriter import rewrite_graph
+
+PassFn = Callable[[list[Node], bool], tuple[list[Node], Counter, Counter]]
+
+
+def _rewriting(family: str) -> PassFn:
+    def run(outputs: list[Node], strict: bool) -> tuple[list[Node], Counter, Counter]:
+        return rewrite_graph(outputs, [family], strict=strict)
+
+    run.__name__ = family
+    return run
+
+
+def _cse(outputs: list[Node], strict: bool) -> tuple[list[Node], Counter, Counter]:
+    new, merged = cse(outputs)
+    return new, merged, Counter()
+
+
+PASSES: dict[str, PassFn] = {
+    "cse": _cse,
+    "fold": _rewriting("fold"),
+    "canonicalize": _rewriting("canonicalize"),
+    "stabilize": _rewriting("stabilize"),
+    "specialize": _rewriting("specialize"),
+}
+DEFAULT_PASSES = ("cse", "fold", "canonicalize", "stabilize", "specialize")
+MAX_ROUNDS = 4
+
+
+def optimize(outputs: Node | Sequence[Any], passes: Sequence[str] | None = None,
+             max_rounds: int = MAX_ROUNDS, strict: bool = False) -> tuple[list[Node], Report]:
+    """Optimize the graph of ``outputs``: (new output nodes, in the same order; `Report`).
+
+    ``passes`` picks and orders passes by name (default: all of `DEFAULT_PASSES`). With
+    ``strict=True`` a rewrite that would change a node's static shape or dtype raises instead
+    of being skipped (for tests of the rules).
+    """
+    outs = [as_node(outputs)] if isinstance(outputs, Node) else [as_node(o) for o in outputs]
+    names = tuple(DEFAULT_PASSES if passes is None else passes)
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise ValueError(f"optimize: unknown pass(es) {unknown}; known: {sorted(PASSES)}")
+    start = time.perf_counter()
+    count = count_nodes(outs)
+    report = Report(nodes_before=count)
+    for _ in range(max_rounds):
+        report.rounds += 1
+        changed = False
+        for name in names:
+            t0 = time.perf_counter()
+            new, fired, rejected = PASSES[name](outs, strict)
+            after = count_nodes(new) if fired else count
+            report.record(name, report.rounds, count, after, time.perf_counter() - t0, fired)
+            report.rejected.update(rejected)
+            changed = changed or bool(fired)
+            outs, count = new, after
+        if not changed:
+            break
+    report.nodes_after = count
+    report.seconds = time.perf_counter() - start
+    return outs, report

@@ -1,0 +1,185 @@
+"""Local rewrites and the engine that applies them to a whole graph.
+
+A rewrite is a small pure function ``(node) -> replacement | None``, registered with
+`node_rewriter` into a named family (``canonicalize``, ``stabilize``, ``specialize``, ``fold``)
+for the ops it looks at. It sees a node whose inputs are already rewritten and returns a node of
+the *same static shape and dtype* built from them, or None. The engine checks that promise: a
+replacement that changes shape or dtype is refused (an error in ``strict`` mode, so tests catch a
+wrong rule).
+
+`rewrite_graph` walks the graph once in topological order. Each node is rebuilt over its
+rewritten inputs, then the family's rules are tried on it until none fires; the nodes a rule
+creates are themselves rewritten before the result is final, so one walk reaches a fixpoint for
+the family (a rule only looks at a node and its inputs, and those are final). Every node is
+memoized, so the work is linear in the graph size plus the size of what the rules build; a bound
+on rewrites per node stops a pair of rules that would undo each other.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from graphdl.ir.node import Node
+from graphdl.ir.walk import toposort
+
+RewriteFn = Callable[[Node], "Node | None"]
+MAX_REWRITES_PER_NODE = 32
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # what it does, as the report prints it: "x * 1 -> x"
+    family: str
+    ops: tuple[str, ...]  # op names it applies to; ("*",) for every op
+    fn: RewriteFn
+
+
+RULES: dict[str, list[Rule]] = {}
+
+
+def node_rewriter(family: str, ops: Iterable[str], name: str) -> Callable[[RewriteFn], RewriteFn]:
+    """Register ``fn`` as the rewrite ``name`` of ``family`` for nodes of ``ops``."""
+
+    def register(fn: RewriteFn) -> RewriteFn:
+        rule = Rule(name, family, tuple(ops), fn)
+        if any(r.name == name for r in RULES.get(family, [])):
+            raise ValueError(f"rewrite {name!r} is registered twice in {family!r}")
+        RULES.setdefault(family, []).append(rule)
+        return fn
+
+    return register
+
+
+def rules_by_op(families: Sequence[str]) -> dict[str, list[Rule]]:
+    """The rules of ``families`` indexed by op name (``"*"`` holds rules for every op)."""
+    index: dict[str, list[Rule]] = {}
+    for family in families:
+        for rule in RULES.get(family, []):
+            for op in rule.ops:
+                index.setdefault(op, []).append(rule)
+    return index
+
+
+class RewriteError(AssertionError):
+    """A rule proposed a replacement of another shape or dtype (raised in strict mode)."""
+
+
+def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
+    """``node`` over new ``inputs`` (``node`` itself when they are the same nodes).
+
+    The copy keeps the user's name and line, so generated code and error messages still point
+    at the line that built the original.
+    """
+    if all(a is b for a, b in zip(inputs, node.inputs)):
+        return node
+    shape, dtype = node.op.infer(inputs, node.attrs)
+    return Node(node.op, inputs, node.attrs, shape, dtype, name=node.name, origin=node.origin)
+
+
+class Rewriter:
+    """Applies one set of rules over a graph (see the module docstring)."""
+
+    def __init__(self, rules: dict[str, list[Rule]], strict: bool = False) -> None:
+        self.rules = rules
+        self.anywhere = tuple(rules.get("*", ()))
+        self._for_op: dict[str, tuple[Rule, ...]] = {}
+        self.strict = strict
+        self.fired: Counter = Counter()
+        self.rejected: Counter = Counter()
+        self.memo: dict[Node, Node] = {}
+
+    def run(self, outputs: Sequence[Node]) -> list[Node]:
+        memo = self.memo
+        for node in toposort(outputs):
+            if node in memo:
+                continue
+            new = rebuild(node, tuple(memo[p] for p in node.inputs))
+            final = self._simplify(new)
+            memo[node] = final
+            memo[final] = final
+        return [memo[o] for o in outputs]
+
+    def _simplify(self, node: Node) -> Node:
+        for _ in range(MAX_REWRITES_PER_NODE):
+            replacement = None
+            for rule in self._rules_for(node.op.name):
+                candidate = rule.fn(node)
+                if candidate is None or candidate is node:
+                    continue
+                if candidate.shape != node.shape or candidate.dtype != node.dtype:
+                    self._refuse(rule, node, candidate)
+                    continue
+                self.fired[rule.name] += 1
+                replacement = self._settle(candidate, node)
+                break
+            if replacement is None:
+                return node
+            node = replacement
+        return node
+
+    def _rules_for(self, op_name: str) -> tuple[Rule, ...]:
+        found = self._for_op.get(op_name)
+        if found is None:
+            found = self._for_op[op_name] = (*self.rules.get(op_name, ()), *self.anywhere)
+        return found
+
+    def _refuse(self, rule: Rule, node: Node, candidate: Node) -> None:
+        message = (f"rewrite {rule.name!r} on {node.op.name} node {node.label()} "
+                   f"({node.type_str()}) proposed {candidate.type_str()}")
+        if self.strict:
+            raise RewriteError(message)
+        self.rejected[rule.name] += 1
+
+    def _settle(self, root: Node, replaced: Node) -> Node:
+        """Rewrite the nodes a rule just built (those not seen yet), innermost first."""
+        memo = self.memo
+        if root in memo:
+            return memo[root]
+        for fresh in _unseen(root, memo):
+            _adopt(fresh, replaced, fresh is root)
+            new = rebuild(fresh, tuple(memo[p] for p in fresh.inputs))
+            final = self._simplify(new)
+            memo[fresh] = final
+            memo[final] = final
+        return memo[root]
+
+
+def _unseen(root: Node, seen: dict[Node, Node]) -> list[Node]:
+    """Nodes reachable from ``root`` without passing through ``seen``, inputs first."""
+    order: list[Node] = []
+    stack: list[tuple[Node, int]] = [(root, 0)]
+    visiting = {root}
+    while stack:
+        node, i = stack[-1]
+        if i < len(node.inputs):
+            stack[-1] = (node, i + 1)
+            child = node.inputs[i]
+            if child not in seen and child not in visiting:
+                visiting.add(child)
+                stack.append((child, 0))
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _adopt(fresh: Node, replaced: Node, is_root: bool) -> None:
+    """Give a node a rule just built the origin (and, for the root, the name) of the node it
+    replaces, so generated code and errors keep pointing at the user's line.
+
+    This completes the construction of a node no one else holds yet (it was created inside the
+    rule a moment ago); nodes already in a graph are never touched.
+    """
+    object.__setattr__(fresh, "origin", replaced.origin)
+    if is_root and replaced.name and not fresh.name:
+        object.__setattr__(fresh, "name", replaced.name)
+
+
+def rewrite_graph(outputs: Sequence[Node], families: Sequence[str], strict: bool = False
+                  ) -> tuple[list[Node], Counter, Counter]:
+    """Apply the rules of ``families`` over the graph: (new outputs, fired, rejected)."""
+    rewriter = Rewriter(rules_by_op(families), strict=strict)
+    new = rewriter.run(outputs)
+    return new, rewriter.fired, rewriter.rejected
