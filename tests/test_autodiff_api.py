@@ -459,3 +459,43 @@ def test_adjoints_take_their_operands_dtype_when_float32_meets_float64() -> None
         assert [g.dtype for g in grads] == [a.dtype, b.dtype, u.dtype, w.dtype], name
         got = run_both([a, b, u, w], grads, *values)
         assert [v.dtype for v in got] == [np.float32, np.float64, np.float32, np.float64], name
+
+
+def test_prod_derivative_is_exact_at_zeros() -> None:
+    """d prod / d x_i is the product of the other elements, also where some are zero (dividing
+    prod by x_i would give nan there); second derivatives are exact with at most one zero."""
+    x = gd.vector("x", 4)
+    m = gd.matrix("m", (2, 3))
+    f = gd.function([x], gd.prod(x), optimize=False)
+    for value in ([0.0, 3.0, 2.0, -1.5], [0.0, 3.0, 0.0, -1.5], [0.0, 0.0, 0.0, 0.0]):
+        value = np.array(value)
+        g, jv, H = run_both(
+            [x],
+            [gd.grad(gd.prod(x), x), gd.jvp(gd.prod(x), x, 1.0), gd.hessian(gd.prod(x), x)],
+            value,
+        )
+        others = np.array([np.prod(np.delete(value, i)) for i in range(4)])
+        np.testing.assert_array_equal(g, others)
+        np.testing.assert_allclose(g, numeric_gradient(f, [value], 0), atol=1e-9)
+        assert jv == pytest.approx(others.sum())
+        if np.sum(value == 0) <= 1:
+            pairs = [
+                [0.0 if i == j else np.prod(np.delete(value, [i, j])) for j in range(4)]
+                for i in range(4)
+            ]
+            np.testing.assert_allclose(H, pairs, atol=1e-15)
+    value = np.array([[1.0, 0.0, 2.0], [3.0, 4.0, 5.0]])
+    got = run_both([m], gd.grad(gd.sum(gd.prod(m, axis=1) ** 2), m), value)
+    np.testing.assert_allclose(
+        got, [[0.0, 2 * 0 * 2, 0.0], [2 * 60 * 20, 2 * 60 * 15, 2 * 60 * 12]]
+    )
+    assert not np.isnan(run_both([m], gd.grad(gd.prod(m), m), value)).any()
+
+
+def test_constant_exponents_zero_and_one_have_no_nan_at_zero() -> None:
+    x = gd.vector("x", 3)
+    value = np.array([0.0, 1.0, -2.0])
+    for power, expected in ((0, 0.0), (0.0, 0.0), (1, 1.0), (2, 2 * value), (3, 3 * value**2)):
+        got = run_both([x], gd.grad(gd.sum(x**power), x), value)
+        np.testing.assert_array_equal(got, np.broadcast_to(expected, (3,)))
+    assert "power" not in _ops(gd.grad(gd.sum(x**1), x))

@@ -176,6 +176,10 @@ def _power_partial(node: Node, i: int) -> Node:
     if i == 0:
         if exponent.op is leaves.CONSTANT and np.ndim(exponent.attrs["value"]) == 0:
             k = exponent.attrs["value"]
+            if k == 0:
+                return None  # x ** 0 is constant: a symbolic zero, not 0 * x ** -1 (nan at 0)
+            if k == 1:
+                return 1
             if k == 2:
                 return multiply(2, base)
             return multiply(k, power(base, k - 1))

@@ -110,19 +110,38 @@ def _chooser_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
     return sum(ew.multiply(t, weights), axis=axis, keepdims=keepdims)
 
 
+def _prod_partials(node: Node) -> Node:
+    """d prod / d x_i = the product of the *other* elements, without dividing by zero.
+
+    ``prod / x_i`` is nan where x_i = 0, yet the derivative is defined there: with one zero it is
+    the product of the nonzero elements at the zero and 0 elsewhere, with two or more zeros it is
+    0. Written as ``p * z / x_i`` off the zeros (p: product of the nonzero elements, z: product of
+    the zeros, 1 when there are none), so second derivatives are exact too where at most one
+    element is zero.
+    """
+    x = node.inputs[0]
+    axis = node.attrs["axis"]
+    is_zero = ew.equal(x, 0)
+    nonzero = ew.where(is_zero, 1, x)
+    p = prod(nonzero, axis=axis, keepdims=True)
+    z = prod(ew.where(is_zero, x, 1), axis=axis, keepdims=True)
+    zeros = sum(is_zero, axis=axis, keepdims=True)
+    at_zero = ew.where(ew.equal(zeros, 1), p, 0)
+    return ew.where(is_zero, at_zero, ew.divide(ew.multiply(p, z), nonzero))
+
+
 def _prod_vjp(node: Node, g: Node) -> list[Node | None]:
     x = node.inputs[0]
-    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
-    spread = expand_reduced(ew.multiply(g, node), x, axis, keepdims)
-    return [ew.divide(spread, x)]
+    spread = expand_reduced(g, x, node.attrs["axis"], node.attrs["keepdims"])
+    return [ew.multiply(spread, _prod_partials(node))]
 
 
 def _prod_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
     t = tangents[0]
     if t is None:
         return None
-    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
-    return ew.multiply(node, sum(ew.divide(t, node.inputs[0]), axis=axis, keepdims=keepdims))
+    return sum(ew.multiply(t, _prod_partials(node)), axis=node.attrs["axis"],
+               keepdims=node.attrs["keepdims"])
 
 
 def _sympy_sum(sp, args, attrs):
@@ -140,7 +159,7 @@ MIN = Op("min", _reduce_infer("same"), _emit_reduction("np.min"), jvp=_chooser_j
          vjp=_chooser_vjp, sympy=_sympy_sum, doc="Ties split the derivative equally.")
 PROD = Op("prod", _reduce_infer("sum_like"), _emit_reduction("np.prod"), jvp=_prod_jvp,
           vjp=_prod_vjp, sympy=_sympy_sum,
-          doc="Its derivative divides by the operand: undefined where an element is zero.")
+          doc="Its derivative is the product of the other elements, exact at zeros too.")
 ARGMAX = Op("argmax", _reduce_infer("index"), _emit_reduction("np.argmax"),
             zero_derivative=True, doc="An index: zero derivative.")
 ARGMIN = Op("argmin", _reduce_infer("index"), _emit_reduction("np.argmin"),
