@@ -1,0 +1,123 @@
+"""``graphdl render MODEL.py[:NAME] -o out.svg [--grad] [--optimized]``: draw the graph a
+define-then-run model script builds (docs/model-scripts.md describes the convention).
+
+The script is run as a module named ``__graphdl_render__`` (so its ``if __name__ ==
+"__main__":`` block, where training usually lives, does not run); the graph is then taken from
+``NAME`` if given, else from the variable ``outputs``, else from calling ``graph()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+from pathlib import Path
+from typing import Any
+
+RUN_NAME = "__graphdl_render__"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "render", help="draw the graph a model script defines (svg, png, pdf or dot)",
+        description="Draw the graph defined by a model script: the variable `outputs` (a node "
+                    "or a list of nodes), or a function `graph()` returning it, or the variable "
+                    "or function named after a colon (model.py:loss).")
+    parser.add_argument("model", metavar="MODEL.py[:NAME]")
+    parser.add_argument("-o", "--output", required=True,
+                        help="file to write; the extension picks the format (.svg .png .pdf .dot)")
+    parser.add_argument("--grad", action="store_true",
+                        help="also draw the gradient (w.r.t. the script's `wrt`, else every float "
+                             "input and shared variable), adjoints linked to their primal nodes")
+    parser.add_argument("--optimized", action="store_true",
+                        help="draw the graph after the optimizer")
+    parser.add_argument("--compare", action="store_true",
+                        help="draw the graph as written and optimized side by side")
+    parser.add_argument("--collapse", nargs="*", metavar="SCOPE",
+                        help="fold name scopes into single boxes (all top-level ones if no names)")
+    parser.add_argument("--max-nodes", type=int, default=400,
+                        help="refuse to draw more nodes than this (default 400)")
+    parser.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default=None,
+                        help="layout direction (default LR; TB with --compare)")
+    parser.add_argument("--no-legend", action="store_true")
+    parser.set_defaults(run=run)
+
+
+class ModelError(Exception):
+    """The script does not expose a graph the way the convention says."""
+
+
+def split_spec(spec: str) -> tuple[Path, str]:
+    """``model.py:loss`` -> (``model.py``, ``loss``); a path that exists is taken whole."""
+    if Path(spec).exists() or ":" not in spec:
+        return Path(spec), ""
+    path_text, _, name = spec.rpartition(":")
+    return Path(path_text), name
+
+
+def load_graph(spec: str) -> tuple[Any, dict[str, Any]]:
+    """Run the script named in ``spec`` (``path.py`` or ``path.py:NAME``) and return the graph it
+    exposes, and the script's globals."""
+    from graphdl.ir.node import Node
+
+    path, name = split_spec(spec)
+    path_text = str(path)
+    if not path.is_file():
+        raise ModelError(f"no such model script: {path_text}")
+    namespace = runpy.run_path(str(path), run_name=RUN_NAME)
+    candidates = [name] if name else ["outputs", "graph"]
+    for key in candidates:
+        if key in namespace:
+            value = namespace[key]
+            if callable(value) and not isinstance(value, Node):
+                value = value()
+            return _check_graph(value, f"{path.name}:{key}"), namespace
+    nodes = sorted(k for k, v in namespace.items() if isinstance(v, Node) and not k.startswith("_"))
+    if name:
+        raise ModelError(f"{path.name} defines no {name!r}" + (
+            f" (nodes it defines: {', '.join(nodes)})" if nodes else ""))
+    raise ModelError(f"{path.name} defines neither `outputs` nor `graph()`; expose the graph as "
+                     f"one of them or pick a variable with {path.name}:NAME" + (
+                         f" (nodes it defines: {', '.join(nodes)})" if nodes else ""))
+
+
+def _check_graph(value: Any, where: str) -> Any:
+    from graphdl.ir.node import Node
+
+    if isinstance(value, Node):
+        return value
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Node) for v in value):
+        return list(value)
+    raise ModelError(f"{where} is {type(value).__name__}, expected a graph node or a list of nodes")
+
+
+def run(args: argparse.Namespace) -> int:
+    import graphdl as gd
+
+    try:
+        graph, namespace = load_graph(args.model)
+    except ModelError as exc:
+        print(f"graphdl render: {exc}", file=sys.stderr)
+        return 2
+    wrt = None
+    if args.grad:
+        wrt = namespace.get("wrt", True)
+        if isinstance(graph, list):
+            if len(graph) != 1:
+                print("graphdl render: --grad needs one scalar output (expose the cost alone, "
+                      "e.g. model.py:loss)", file=sys.stderr)
+                return 2
+            graph = graph[0]
+    collapse = None if args.collapse is None else (args.collapse or True)
+    try:
+        path = gd.render(graph, args.output, wrt=wrt, optimized=args.optimized,
+                         compare=args.compare, collapse=collapse, max_nodes=args.max_nodes,
+                         rankdir=args.rankdir, legend=not args.no_legend,
+                         title=split_spec(args.model)[0].name)
+    except (gd.GraphError, ValueError) as exc:
+        print(f"graphdl render: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}", file=sys.stderr)
+    return 0

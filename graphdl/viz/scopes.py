@@ -1,0 +1,69 @@
+"""Name scopes: group the nodes a block of code builds, so a drawing can cluster or fold them.
+
+``Node`` has no scope field and stays that way: node ids increase as nodes are built, so a scope
+only needs to remember the range of ids handed out while it was open. ``with
+gd.name_scope("layer1"):`` records ``("layer1", first_id, end_id)``; `scope_of` finds the
+innermost range containing a node. Nodes whose *name* holds slashes (``"layer1/W"``) belong to
+that prefix too (the TensorFlow convention), which works without any ``with`` block.
+
+Only drawing reads scopes; building and running graphs never do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from graphdl.ir.node import Node
+
+
+@dataclass
+class _Scope:
+    path: tuple[str, ...]
+    first: int  # the first node id built inside the scope
+    end: float = math.inf  # ids from here on were built after the scope closed
+
+
+_open: list[_Scope] = []
+_all: list[_Scope] = []
+
+
+def _next_id() -> int:
+    """The id the next node will get (building a throwaway constant reads the counter)."""
+    from graphdl.ops.leaves import constant
+
+    return constant(0.0).id + 1
+
+
+@contextmanager
+def name_scope(name: str) -> Iterator[tuple[str, ...]]:
+    """Nodes built inside the block belong to scope ``name``; nested scopes make a path
+    (``("model", "layer1")``), drawn as nested clusters."""
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"name_scope: a scope name must be a non-empty string without '/', "
+                         f"got {name!r}")
+    parent = _open[-1].path if _open else ()
+    scope = _Scope(parent + (name,), _next_id())
+    _open.append(scope)
+    _all.append(scope)
+    try:
+        yield scope.path
+    finally:
+        _open.pop()
+        scope.end = _next_id()
+
+
+def scope_of(node: Node) -> tuple[str, ...]:
+    """The scope path of ``node``: the innermost ``name_scope`` it was built in, else the prefix
+    of a slashed name (``"layer1/W"`` gives ``("layer1",)``), else ``()``."""
+    best: tuple[str, ...] = ()
+    for scope in _all:
+        if scope.first <= node.id < scope.end and len(scope.path) > len(best):
+            best = scope.path
+    if best:
+        return best
+    if node.name and "/" in node.name:
+        return tuple(part for part in node.name.split("/")[:-1] if part)
+    return ()
