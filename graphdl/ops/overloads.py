@@ -59,6 +59,9 @@ def install() -> None:
     for name, fn in _OPERATORS.items():
         setattr(Node, name, fn)
     Node.__pos__ = _pos
+    # ``array * node``: make NumPy return NotImplemented so Python calls Node.__rmul__, instead
+    # of NumPy building an object array of per-element nodes.
+    Node.__array_ufunc__ = None
     for fn in (reductions.sum, reductions.mean, reductions.max, reductions.min, reductions.prod,
                reductions.argmax, reductions.argmin, shape_ops.squeeze, ew.clip):
         setattr(Node, fn.__name__, _method(fn))

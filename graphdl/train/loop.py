@@ -76,6 +76,7 @@ class Classifier:
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048
                  ) -> tuple[float, float]:
         """Mean loss and accuracy over ``(X, y)`` in evaluation mode (in chunks)."""
+        X, y = np.asarray(X, dtype=self.dtype), np.asarray(y)
         n = len(y)
         total_loss = total_acc = 0.0
         for start in range(0, n, batch_size):
@@ -89,7 +90,7 @@ class Classifier:
         """Class scores (logits) in evaluation mode."""
         if self._predict is None:
             self._predict = function([self.X], self.eval_logits, name="predict")
-        return self._predict(X)
+        return self._predict(np.asarray(X, dtype=self.dtype))
 
     def fit(self, train: Pair, val: Pair, epochs: int = 100, batch_size: int = 32,
             rng: np.random.Generator | int = 0, patience: int | None = 10,
@@ -101,8 +102,8 @@ class Classifier:
         ``augment(X_batch, rng)`` transforms each training batch (never validation data).
         """
         rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-        X_train, y_train = (np.asarray(a) for a in train)
-        X_val, y_val = (np.asarray(a) for a in val)
+        X_train, y_train = np.asarray(train[0], dtype=self.dtype), np.asarray(train[1])
+        X_val, y_val = np.asarray(val[0], dtype=self.dtype), np.asarray(val[1])
         history = History()
         stopper = EarlyStopping(patience=patience) if patience is not None else None
         best = None
