@@ -190,3 +190,11 @@ def test_graphdl_train_end_to_end_in_a_subprocess(tmp_path):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with np.load(out / "params.npz", allow_pickle=False) as stored:
         assert stored["dense1.W"].shape == (64, 256)
+    drawn = [(out / name).exists() for name in ("model.svg", "gradient.svg")]
+    if all(drawn):  # rendering available: real SVG drawings, the layers as clusters
+        model_svg = (out / "model.svg").read_text()
+        assert "<svg" in model_svg and "dense1" in model_svg
+        assert "<svg" in (out / "gradient.svg").read_text()
+    else:  # otherwise the run says why it skipped them
+        assert "model.svg" in proc.stdout and ("skipped" in proc.stdout
+                                               or "could not render" in proc.stdout)

@@ -96,10 +96,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward(x, mode)")
 
     def __call__(self, x: Any, mode: Mode | None = None) -> Node:
-        """The output graph; ``mode=None`` builds the evaluation graph."""
+        """The output graph; ``mode=None`` builds the evaluation graph. The nodes built form a
+        name scope (the module's name), so drawings cluster them by layer."""
         from graphdl.ops.registry import as_node
+        from graphdl.viz.scopes import name_scope
 
-        return self.forward(as_node(x), as_mode(mode))
+        with name_scope(self.name):
+            return self.forward(as_node(x), as_mode(mode))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -124,7 +127,7 @@ class Sequential(Module):
 
     def forward(self, x: Node, mode: Mode) -> Node:
         for layer in self.layers:
-            x = layer.forward(x, mode)
+            x = layer(x, mode)
         return x
 
 

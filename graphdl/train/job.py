@@ -154,7 +154,8 @@ def _write_outputs(out: Path, clf: Classifier, fit: FitResult, summary: dict[str
 
 
 def _render_graphs(out: Path, clf: Classifier, say) -> list[Path]:
-    """model.svg (evaluation graph of the logits) and gradient.svg (d objective / d params)."""
+    """model.svg (the evaluation graph of the logits) and gradient.svg (the training objective
+    with its adjoint graph with respect to the parameters)."""
     import graphdl as gd
 
     render = getattr(gd, "render", None)
@@ -162,12 +163,12 @@ def _render_graphs(out: Path, clf: Classifier, say) -> list[Path]:
         say("note: graph rendering (gd.render) is not available; model.svg and gradient.svg "
             "skipped")
         return []
-    grads = gd.grad(clf.objective, clf.params)
     written = []
-    for name, outputs in (("model.svg", clf.eval_logits), ("gradient.svg", grads)):
+    for name, graph, options in (("model.svg", clf.eval_logits, {}),
+                                 ("gradient.svg", clf.objective, {"wrt": clf.params})):
         path = out / name
         try:
-            render(outputs, path)
+            render(graph, path, **options)
         except Exception as exc:  # noqa: BLE001 - rendering is a bonus: report, keep results
             say(f"note: could not render {name}: {type(exc).__name__}: {exc}")
             continue
