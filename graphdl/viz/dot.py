@@ -296,8 +296,12 @@ class _Drawer:
                 if ordered and not self.folded[node]:
                     labels[key] = ",".join(filter(None, [labels.get(key), str(slot)]))
         for key, count in seen.items():
-            label = labels.get(key) or (f"×{count}" if count > 1 else "")
-            graph.edge(*key, label=label) if label else graph.edge(*key)
+            if key in labels:  # operand order matters (x - y): number the slots at the arrow
+                graph.edge(*key, headlabel=labels[key])
+            elif count > 1:  # the same value used twice (x * x)
+                graph.edge(*key, label=f"×{count}")
+            else:
+                graph.edge(*key)
 
 
 def _new_digraph(rankdir: str, title: str | None):
