@@ -116,6 +116,12 @@ def test_name_scopes_become_clusters_and_fold():
 
     assert scope_of(h) == ("layer1",) and scope_of(h2) == ("layer1", "inner")
     assert scope_of(x) == () and scope_of(gd.scalar("layer9/w")) == ("layer9",)
+    with gd.name_scope("enc/dense"):  # slashes nest, as module names like "enc/dense" may
+        z = y + 1.0
+    after = z * 2.0
+    assert scope_of(z) == ("enc", "dense") and scope_of(after) == ()
+    with pytest.raises(ValueError, match="non-empty"), gd.name_scope("a//b"):
+        pass
     source = gd.to_dot(y).source
     assert "subgraph cluster_layer1 {" in source and "subgraph cluster_layer1__inner {" in source
     assert "subgraph cluster_head {" in source

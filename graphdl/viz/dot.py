@@ -30,7 +30,7 @@ from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 from graphdl.ops.registry import as_node
 from graphdl.viz import formulas as fx
 from graphdl.viz import styles
-from graphdl.viz.scopes import scope_of
+from graphdl.viz.scopes import scopes_of
 from graphdl.viz.trace import Trace
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
@@ -203,7 +203,7 @@ class _Drawer:
     def __init__(self, plan: _Plan, prefix: str, collapse: Any, max_nodes: int | None) -> None:
         self.plan = plan
         self.prefix = prefix
-        self.scopes = {n: scope_of(n) for n in plan.nodes}
+        self.scopes = scopes_of(plan.nodes)
         self.folded = {n: self._fold(self.scopes[n], collapse) for n in plan.nodes}
         self.fold_ids: dict[tuple[str, ...], str] = {}
         self.fold_sizes: dict[tuple[str, ...], int] = {}

@@ -12,7 +12,7 @@ Only drawing reads scopes; building and running graphs never do.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -41,11 +41,12 @@ def _next_id() -> int:
 def name_scope(name: str) -> Iterator[tuple[str, ...]]:
     """Nodes built inside the block belong to scope ``name``; nested scopes make a path
     (``("model", "layer1")``), drawn as nested clusters."""
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(f"name_scope: a scope name must be a non-empty string without '/', "
-                         f"got {name!r}")
+    parts = tuple(name.split("/")) if isinstance(name, str) else ()
+    if not parts or not all(parts):
+        raise ValueError(f"name_scope: a scope name must be a non-empty string (slashes "
+                         f"separate nested scopes), got {name!r}")
     parent = _open[-1].path if _open else ()
-    scope = _Scope(parent + (name,), _next_id())
+    scope = _Scope(parent + parts, _next_id())
     _open.append(scope)
     _all.append(scope)
     try:
@@ -58,12 +59,28 @@ def name_scope(name: str) -> Iterator[tuple[str, ...]]:
 def scope_of(node: Node) -> tuple[str, ...]:
     """The scope path of ``node``: the innermost ``name_scope`` it was built in, else the prefix
     of a slashed name (``"layer1/W"`` gives ``("layer1",)``), else ``()``."""
-    best: tuple[str, ...] = ()
-    for scope in _all:
-        if scope.first <= node.id < scope.end and len(scope.path) > len(best):
-            best = scope.path
-    if best:
-        return best
-    if node.name and "/" in node.name:
-        return tuple(part for part in node.name.split("/")[:-1] if part)
-    return ()
+    return scopes_of([node])[node]
+
+
+def scopes_of(nodes: Iterable[Node]) -> dict[Node, tuple[str, ...]]:
+    """`scope_of` for many nodes in one sweep over ids (scopes nest like the ``with`` blocks
+    that made them, so a stack of open ranges finds each node's innermost scope)."""
+    result: dict[Node, tuple[str, ...]] = {}
+    stack: list[_Scope] = []
+    position = 0
+    for node in sorted(nodes, key=lambda n: n.id):
+        while position < len(_all) and _all[position].first <= node.id:
+            opening = _all[position]
+            while stack and stack[-1].end <= opening.first:
+                stack.pop()
+            stack.append(opening)
+            position += 1
+        while stack and stack[-1].end <= node.id:
+            stack.pop()
+        if stack:
+            result[node] = stack[-1].path
+        elif node.name and "/" in node.name:
+            result[node] = tuple(part for part in node.name.split("/")[:-1] if part)
+        else:
+            result[node] = ()
+    return result
