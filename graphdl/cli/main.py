@@ -11,6 +11,8 @@ from collections.abc import Sequence
 SUBCOMMANDS = [
     "graphdl.cli.demo",
     "graphdl.cli.train",
+    "graphdl.cli.render",
+    "graphdl.cli.trace",
 ]
 
 
