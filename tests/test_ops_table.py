@@ -194,7 +194,17 @@ CASES: dict[str, list[Case]] = {
     "subtract": _binary_cases(gd.subtract, np.subtract)
     + [Case(lambda a: 1 - a, lambda a: 1 - a, [(2, 3)], label="weak reversed")],
     "multiply": _binary_cases(gd.multiply, np.multiply)
-    + [Case(lambda a: a * a, lambda a: a * a, [(2, 3)], label="same operand twice")],
+    + [
+        Case(lambda a: a * a, lambda a: a * a, [(2, 3)], label="same operand twice"),
+        Case(
+            gd.multiply,
+            np.multiply,
+            [(2, 3), (3,)],
+            [normal, integers(5, -5)],
+            kinds="fi",
+            label="float times int",
+        ),
+    ],
     "divide": _binary_cases(gd.divide, np.divide, normal, away_from_zero)
     + [Case(lambda a: 1 / a, lambda a: 1 / a, [(3,)], [away_from_zero], label="weak numerator")],
     "power": _binary_cases(gd.power, np.power, positive, normal)
@@ -365,6 +375,12 @@ CASES: dict[str, list[Case]] = {
         Case(lambda a: a.reshape(3, 2), lambda a: a.reshape(3, 2), [(2, 3)]),
         Case(lambda a: gd.reshape(a, (-1,)), lambda a: a.reshape(-1), [(2, 3)], label="-1"),
         Case(
+            lambda a: gd.reshape(a, (1, 1)),
+            lambda a: np.reshape(a, (1, 1)),
+            [()],
+            label="scalar to (1, 1)",
+        ),
+        Case(
             lambda a: gd.reshape(a, (2, -1, 2)),
             lambda a: a.reshape(2, -1, 2),
             [(4, 3)],
@@ -394,7 +410,6 @@ CASES: dict[str, list[Case]] = {
             lambda a: gd.squeeze(a, 1),
             lambda a: np.squeeze(a, 1),
             [(3, 1, 2)],
-            none_variants=("first",),
         ),
         Case(
             lambda a: a.squeeze(),
@@ -405,6 +420,12 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     "broadcast_to": [
+        Case(
+            lambda a: gd.broadcast_to(a, (2, 3)),
+            lambda a: np.broadcast_to(a, (2, 3)),
+            [()],
+            label="scalar",
+        ),
         Case(lambda a: gd.broadcast_to(a, (2, 3)), lambda a: np.broadcast_to(a, (2, 3)), [(3,)]),
         Case(
             lambda a: gd.broadcast_to(a, (2, 4)),
@@ -424,6 +445,12 @@ CASES: dict[str, list[Case]] = {
             lambda a, b: np.concatenate([a, b], axis=1),
             [(2, 3), (2, 2)],
             label="axis 1",
+        ),
+        Case(
+            lambda a, b: gd.stack([a, b]),
+            lambda a, b: np.stack([a, b]),
+            [(), ()],
+            label="stack of scalars",
         ),
         Case(
             lambda a, b: gd.stack([a, b], axis=1),
