@@ -9,7 +9,14 @@ the numbers 1 or -1 (identity, negation) so ``x + y`` never multiplies by one, a
 zero tangent or no need for an adjoint are skipped, so zeros are never materialized.
 
 Non-smooth points: relu'(0) = 0, abs'(0) = 0 (sign(0) = 0), and maximum/minimum send the whole
-derivative to the *first* operand on ties; clip passes the derivative at its bounds.
+derivative to the *first* operand on ties; clip passes the derivative at its bounds
+(``low <= x <= high``). Piecewise-constant ops (comparisons, logical ops, sign, floor, casts to
+integers, stop_gradient) declare a zero derivative: gradients through them are zeros, never an
+error; ``where`` gives its condition no adjoint. A constant exponent 0 or 1 gives a symbolic zero
+or identity partial (no ``0 * x ** -1``, nan at 0). Every adjoint is cast back to its operand's
+dtype, so a float32 operand of a float64 expression gets a float32 gradient.
+Each convention is asserted in ``tests/test_autodiff_api.py``; every rule is checked against
+central differences, to second order, in ``tests/test_autodiff_rules.py``.
 """
 
 from __future__ import annotations

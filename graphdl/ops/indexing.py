@@ -2,7 +2,8 @@
 
 Basic indices are kept as a tuple of plain entries: an int, ``("slice", start, stop, step)``, or
 ``"newaxis"``; the Ellipsis is expanded when the node is built. Adjoints scatter the cotangent into
-zeros of the operand's shape (with ``np.add.at`` where indices may repeat).
+zeros of the operand's shape (with ``np.add.at`` where indices may repeat: a row taken twice gets
+both cotangents). Integer indices get no adjoint; one_hot has zero derivative.
 """
 
 from __future__ import annotations

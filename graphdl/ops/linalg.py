@@ -1,4 +1,8 @@
-"""Linear algebra: matmul (``@``, batched, with NumPy's 1-d rules) and dot."""
+"""Linear algebra: matmul (``@``, batched, with NumPy's 1-d rules) and dot.
+
+matmul's adjoints are ``g @ b.T`` and ``a.T @ g``, summed over the batch axes along which an
+operand was broadcast (also a size-1 batch axis) and cast to the operand's dtype.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 Reductions keep their axes as a sorted tuple (or None for all axes) and a ``keepdims`` flag, the
 NumPy meaning. Derivatives re-expand the reduced cotangent with `expand_reduced` and broadcast it
-back over the operand. Ties in max/min split the derivative equally among the tied elements.
+back over the operand. Ties in max/min split the derivative equally among the tied elements
+(max of [2, 5, 5] has gradient [0, 0.5, 0.5]). prod's derivative is the product of the other
+elements, exact where elements are zero; argmax/argmin are indices with zero derivative.
 """
 
 from __future__ import annotations
