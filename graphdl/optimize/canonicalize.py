@@ -29,7 +29,6 @@ from graphdl.optimize.patterns import (
     as_dtype,
     fit,
     is_constant,
-    keeps_shape,
     negated,
     same_type,
 )
@@ -283,38 +282,6 @@ def _negated_constant(c: Node) -> Node | None:
 @node_rewriter(FAMILY, ["negative"], "-x absorbed into a constant or negation inside x")
 def negation_absorbed(node: Node) -> Node | None:
     return same_type(absorb_negation(node.inputs[0]), node)
-
-
-# --- operands read only for their shape ------------------------------------------------------------
-SHAPE_ONLY = {"broadcast_like": (1,), "sum_to": (1,), "reshape_like": (1,), "zeros_like": (0,),
-              "axis_size": (0,), "take_along_adjoint": (1,), "take_adjoint": (1,),
-              "index_adjoint": (1,)}
-
-
-def shape_source(ref: Node, depth: int = 16) -> Node:
-    """The earliest node with ``ref``'s run-time shape, found through elementwise ops: the shape
-    of ``-x`` or ``x * 2`` is the shape of ``x``, which is then all these ops need to keep."""
-    for _ in range(depth):
-        if not ref.op.elementwise or not ref.inputs:
-            break
-        for i, x in enumerate(ref.inputs):
-            others = ref.inputs[:i] + ref.inputs[i + 1:]
-            if x.op is not CONSTANT and keeps_shape(x, ref, others):
-                ref = x
-                break
-        else:
-            break
-    return ref
-
-
-@node_rewriter(FAMILY, list(SHAPE_ONLY), "shape of f(x) -> shape of x")
-def shape_only_operand(node: Node) -> Node | None:
-    inputs = list(node.inputs)
-    for slot in SHAPE_ONLY[node.op.name]:
-        inputs[slot] = shape_source(inputs[slot])
-    if all(a is b for a, b in zip(inputs, node.inputs)):
-        return None
-    return same_type(apply(node.op, *inputs, **node.attrs), node)
 
 
 @node_rewriter(FAMILY, ["axis_size"], "axis_size over known sizes -> constant")

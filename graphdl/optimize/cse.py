@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from graphdl.ir.node import Node
-from graphdl.ir.walk import toposort
 from graphdl.ops.leaves import INPUT, SHARED
-from graphdl.optimize.rewriter import rebuild
+from graphdl.optimize.rewriter import rebuild, topological
 
 COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "equal", "not_equal", "logical_and",
                "logical_or"}
@@ -52,19 +51,24 @@ def freeze(value: Any) -> Any:
 
 
 def node_key(node: Node, inputs: tuple[Node, ...]) -> tuple:
-    ids = tuple(id(p) for p in inputs)
-    if node.op.name in COMMUTATIVE or node.op.commutative:
-        ids = tuple(sorted(ids))
-    attrs = tuple(sorted((k, freeze(v)) for k, v in node.attrs.items()))
-    return (node.op.name, attrs, ids, node.shape, node.dtype.str)
+    op = node.op
+    if len(inputs) == 2 and (op.commutative or op.name in COMMUTATIVE):
+        a, b = id(inputs[0]), id(inputs[1])
+        ids: tuple = (a, b) if a <= b else (b, a)
+    else:
+        ids = tuple(map(id, inputs))
+    attrs = tuple(sorted((k, freeze(v)) for k, v in node.attrs.items())) if node.attrs else ()
+    return (op, attrs, ids, node.shape, node.dtype)
 
 
-def cse(outputs: Sequence[Node]) -> tuple[list[Node], Counter]:
-    """Merge structurally equal nodes: (new outputs, {"merged nodes": count})."""
+def cse(outputs: Sequence[Node], order: Sequence[Node] | None = None
+        ) -> tuple[list[Node], Counter]:
+    """Merge structurally equal nodes: (new outputs, {"merged nodes": count}). ``order`` is the
+    graph's topological order if the caller has it."""
     table: dict[tuple, Node] = {}
     memo: dict[Node, Node] = {}
     merged = 0
-    for node in toposort(outputs):
+    for node in order if order is not None else topological(outputs):
         if node.op is INPUT or node.op is SHARED:
             memo[node] = node
             continue

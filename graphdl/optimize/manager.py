@@ -19,27 +19,29 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphdl.ir.graph import count_nodes
 from graphdl.ir.node import Node
 from graphdl.ops.registry import as_node
 from graphdl.optimize import canonicalize, fold, specialize, stabilize  # noqa: F401 (rules)
 from graphdl.optimize.cse import cse
 from graphdl.optimize.report import Report
-from graphdl.optimize.rewriter import rewrite_graph
+from graphdl.optimize.rewriter import rewrite_graph, topological
 
-PassFn = Callable[[list[Node], bool], tuple[list[Node], Counter, Counter]]
+# A pass: (outputs, their topological order, strict) -> (new outputs, fired, refused)
+PassFn = Callable[[list[Node], list[Node], bool], tuple[list[Node], Counter, Counter]]
 
 
 def _rewriting(family: str) -> PassFn:
-    def run(outputs: list[Node], strict: bool) -> tuple[list[Node], Counter, Counter]:
-        return rewrite_graph(outputs, [family], strict=strict)
+    def run(outputs: list[Node], order: list[Node], strict: bool
+            ) -> tuple[list[Node], Counter, Counter]:
+        return rewrite_graph(outputs, [family], strict=strict, order=order)
 
     run.__name__ = family
     return run
 
 
-def _cse(outputs: list[Node], strict: bool) -> tuple[list[Node], Counter, Counter]:
-    new, merged = cse(outputs)
+def _cse(outputs: list[Node], order: list[Node], strict: bool
+         ) -> tuple[list[Node], Counter, Counter]:
+    new, merged = cse(outputs, order)
     return new, merged, Counter()
 
 
@@ -55,34 +57,39 @@ MAX_ROUNDS = 4
 
 
 def optimize(outputs: Node | Sequence[Any], passes: Sequence[str] | None = None,
-             max_rounds: int = MAX_ROUNDS, strict: bool = False) -> tuple[list[Node], Report]:
-    """Optimize the graph of ``outputs``: (new output nodes, in the same order; `Report`).
+             max_rounds: int = MAX_ROUNDS, strict: bool = False
+             ) -> tuple[Node | list[Node], Report]:
+    """Optimize the graph of ``outputs``: (the new output(s), in the same form; `Report`).
 
     ``passes`` picks and orders passes by name (default: all of `DEFAULT_PASSES`). With
     ``strict=True`` a rewrite that would change a node's static shape or dtype raises instead
     of being skipped (for tests of the rules).
     """
-    outs = [as_node(outputs)] if isinstance(outputs, Node) else [as_node(o) for o in outputs]
+    single = isinstance(outputs, Node)
+    outs = [outputs] if single else [as_node(o) for o in outputs]
     names = tuple(DEFAULT_PASSES if passes is None else passes)
     unknown = [n for n in names if n not in PASSES]
     if unknown:
         raise ValueError(f"optimize: unknown pass(es) {unknown}; known: {sorted(PASSES)}")
     start = time.perf_counter()
-    count = count_nodes(outs)
-    report = Report(nodes_before=count)
+    order = topological(outs)
+    report = Report(nodes_before=len(order))
     for _ in range(max_rounds):
         report.rounds += 1
         changed = False
         for name in names:
             t0 = time.perf_counter()
-            new, fired, rejected = PASSES[name](outs, strict)
-            after = count_nodes(new) if fired else count
-            report.record(name, report.rounds, count, after, time.perf_counter() - t0, fired)
+            before = len(order)
+            new, fired, rejected = PASSES[name](outs, order, strict)
+            if fired:  # otherwise the graph is untouched and so is its order
+                order = topological(new)
+            report.record(name, report.rounds, before, len(order), time.perf_counter() - t0,
+                          fired)
             report.rejected.update(rejected)
             changed = changed or bool(fired)
-            outs, count = new, after
+            outs = new
         if not changed:
             break
-    report.nodes_after = count
+    report.nodes_after = len(order)
     report.seconds = time.perf_counter() - start
-    return outs, report
+    return (outs[0] if single else outs), report

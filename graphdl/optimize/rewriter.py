@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from graphdl.ir.node import Node
-from graphdl.ir.walk import toposort
+from graphdl.ops.leaves import CONSTANT
 
 RewriteFn = Callable[[Node], "Node | None"]
 MAX_REWRITES_PER_NODE = 32
@@ -70,12 +70,47 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
     """``node`` over new ``inputs`` (``node`` itself when they are the same nodes).
 
     The copy keeps the user's name and line, so generated code and error messages still point
-    at the line that built the original.
+    at the line that built the original. When every new input has the static type of the one
+    it replaces (what rewrites guarantee), the node's type is known and inference is skipped;
+    weak Python-number constants always go through inference, since they steer promotion.
     """
-    if all(a is b for a, b in zip(inputs, node.inputs)):
+    changed = retype = False
+    for new, old in zip(inputs, node.inputs):
+        if new is not old:
+            changed = True
+            if (new.shape != old.shape or new.dtype != old.dtype or _weak(new) or _weak(old)):
+                retype = True
+    if not changed:
         return node
-    shape, dtype = node.op.infer(inputs, node.attrs)
+    shape, dtype = node.op.infer(inputs, node.attrs) if retype else (node.shape, node.dtype)
     return Node(node.op, inputs, node.attrs, shape, dtype, name=node.name, origin=node.origin)
+
+
+def _weak(node: Node) -> bool:
+    return node.op is CONSTANT and node.attrs.get("weak", False)
+
+
+def topological(outputs: Iterable[Node]) -> list[Node]:
+    """Every node the outputs reach, each after its inputs: the order of `graphdl.ir.toposort`
+    (depth first, inputs left to right), iterative, with a little less work per node."""
+    order: list[Node] = []
+    seen: set[Node] = set()
+    for root in outputs:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            node, pending = stack[-1]
+            for child in pending:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
 
 
 class Rewriter:
@@ -90,9 +125,10 @@ class Rewriter:
         self.rejected: Counter = Counter()
         self.memo: dict[Node, Node] = {}
 
-    def run(self, outputs: Sequence[Node]) -> list[Node]:
+    def run(self, outputs: Sequence[Node], order: Sequence[Node] | None = None) -> list[Node]:
+        """Rewrite the graph; ``order`` is its topological order if the caller has it."""
         memo = self.memo
-        for node in toposort(outputs):
+        for node in order if order is not None else topological(outputs):
             if node in memo:
                 continue
             new = rebuild(node, tuple(memo[p] for p in node.inputs))
@@ -177,9 +213,9 @@ def _adopt(fresh: Node, replaced: Node, is_root: bool) -> None:
         object.__setattr__(fresh, "name", replaced.name)
 
 
-def rewrite_graph(outputs: Sequence[Node], families: Sequence[str], strict: bool = False
-                  ) -> tuple[list[Node], Counter, Counter]:
+def rewrite_graph(outputs: Sequence[Node], families: Sequence[str], strict: bool = False,
+                  order: Sequence[Node] | None = None) -> tuple[list[Node], Counter, Counter]:
     """Apply the rules of ``families`` over the graph: (new outputs, fired, rejected)."""
     rewriter = Rewriter(rules_by_op(families), strict=strict)
-    new = rewriter.run(outputs)
+    new = rewriter.run(outputs, order)
     return new, rewriter.fired, rewriter.rejected

@@ -6,6 +6,9 @@
   ``x**-1 -> 1 / x`` (floats; NumPy refuses negative integer powers of integers).
 - ``x * x -> square(x)``, ``a * (1 / b) -> a / b`` (one rounding instead of two, and no overflow
   of ``1 / b`` for tiny ``b``).
+- Operands read only for their run-time shape (the reference of ``broadcast_like``, ``sum_to``,
+  ``axis_size``, the scatter adjoints) are traced back through elementwise ops to the earliest
+  node of that shape, so the intermediate is not kept alive (or computed) just to be measured.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import numpy as np
 
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
-from graphdl.optimize.patterns import as_dtype, fit, same_type, value
+from graphdl.ops.leaves import CONSTANT
+from graphdl.ops.registry import apply
+from graphdl.optimize.patterns import as_dtype, fit, keeps_shape, same_type, value
 from graphdl.optimize.rewriter import node_rewriter
 
 FAMILY = "specialize"
@@ -65,3 +70,37 @@ def multiply_reciprocal(node: Node) -> Node | None:
         if r.op.name == "reciprocal":
             return same_type(ew.divide(node.inputs[1 - i], r.inputs[0]), node)
     return None
+
+
+# --- operands read only for their shape ------------------------------------------------------------
+SHAPE_ONLY = {"broadcast_like": (1,), "sum_to": (1,), "reshape_like": (1,), "zeros_like": (0,),
+              "axis_size": (0,), "take_along_adjoint": (1,), "take_adjoint": (1,),
+              "index_adjoint": (1,)}
+
+
+def shape_source(ref: Node, depth: int = 16) -> Node:
+    """The earliest node with ``ref``'s run-time shape, found through elementwise ops: the shape
+    of ``-x`` or ``x * 2`` is the shape of ``x``, which is then all these ops need to keep."""
+    for _ in range(depth):
+        if not ref.op.elementwise or not ref.inputs:
+            break
+        for i, x in enumerate(ref.inputs):
+            others = ref.inputs[:i] + ref.inputs[i + 1:]
+            if x.op is not CONSTANT and keeps_shape(x, ref, others):
+                ref = x
+                break
+        else:
+            break
+    return ref
+
+
+@node_rewriter(FAMILY, list(SHAPE_ONLY), "shape of f(x) -> shape of x")
+def shape_only_operand(node: Node) -> Node | None:
+    """In the last family of a round, so a node first gets its stabilized replacement (whose
+    shape is then followed back), rather than a shape source that only the reference kept."""
+    inputs = list(node.inputs)
+    for slot in SHAPE_ONLY[node.op.name]:
+        inputs[slot] = shape_source(inputs[slot])
+    if all(a is b for a, b in zip(inputs, node.inputs)):
+        return None
+    return same_type(apply(node.op, *inputs, **node.attrs), node)

@@ -109,6 +109,8 @@ def softmax_by_hand(node: Node) -> Node | None:
     if e.op.name != "exp" or total.op.name != "sum" or total.inputs[0] is not e:
         return None
     axis = total.attrs["axis"]
+    if axis is None and e.ndim == 1:
+        axis = (0,)
     if not total.attrs["keepdims"] or axis is None or len(axis) != 1:
         return None
     return same_type(nn.softmax(e.inputs[0], axis=axis[0]), node)
