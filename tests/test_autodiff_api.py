@@ -499,3 +499,18 @@ def test_constant_exponents_zero_and_one_have_no_nan_at_zero() -> None:
         got = run_both([x], gd.grad(gd.sum(x**power), x), value)
         np.testing.assert_array_equal(got, np.broadcast_to(expected, (3,)))
     assert "power" not in _ops(gd.grad(gd.sum(x**1), x))
+
+
+def test_returned_gradients_are_writeable_arrays() -> None:
+    """d sum(x) / dx is a broadcast of the seed: the caller still gets an ordinary array."""
+    x = gd.matrix("x", (None, 3))
+    for optimize in (False, True):
+        fn = gd.function(
+            [x], [gd.grad(gd.sum(x), x), gd.grad(gd.sum(x * 2.0), x)], optimize=optimize
+        )
+        for g in fn(np.ones((2, 3))):
+            assert g.flags.writeable
+            g += 1.0  # in place, as an optimizer step would
+        single = gd.function([x], gd.grad(gd.mean(x), x), optimize=optimize)(np.ones((2, 3)))
+        single *= 6.0
+        np.testing.assert_allclose(single, np.ones((2, 3)))

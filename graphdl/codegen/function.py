@@ -91,7 +91,11 @@ class Function:
             raise self._explain(exc) from None
         for box, value in zip(self._update_boxes, new_state):
             box.value = value
-        return outputs[0] if self._single else list(outputs)
+        # A gradient such as d sum(x) / dx is a read-only broadcast view (np.broadcast_to);
+        # callers get ordinary arrays they may write to.
+        outputs = [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable else o
+                   for o in outputs]
+        return outputs[0] if self._single else outputs
 
     def _explain(self, exc: Exception) -> Exception:
         frames = traceback.extract_tb(exc.__traceback__)
