@@ -32,6 +32,7 @@ from graphdl.ops.shape_ops import (
 )
 from graphdl.optimize import Report, optimize
 from graphdl import init, nn, optim  # subpackages: gd.nn.Dense, gd.optim.Adam, gd.init
+from graphdl.symbolic import compare, from_sympy, to_sympy
 from graphdl.viz import Dual, Trace, eval_dual, name_scope, render, to_dot, trace
 
 __version__ = "0.1.0"

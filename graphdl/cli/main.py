@@ -11,6 +11,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = [
     "graphdl.cli.demo",
     "graphdl.cli.train",
+    "graphdl.cli.compare",
     "graphdl.cli.render",
     "graphdl.cli.trace",
 ]

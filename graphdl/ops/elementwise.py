@@ -148,6 +148,16 @@ def _cast_vjp(node: Node, cotangent: Node) -> list[Node | None]:
     return [cast(cotangent, source.dtype)]
 
 
+def _cast_sympy(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
+    """NumPy's casts: to bool means "nonzero", to an integer truncates toward zero."""
+    x, kind = args[0], np.dtype(attrs["dtype"]).kind
+    if kind == "b" and isinstance(x, sp.Expr):  # a number; relations are not Expr
+        return sp.Ne(x, 0)
+    if kind in "iu" and not sp.sympify(x).is_integer:
+        return sp.sign(x) * sp.floor(sp.Abs(x))
+    return x
+
+
 CAST = Op(
     "cast",
     infer=_cast_infer,
@@ -155,7 +165,7 @@ CAST = Op(
     jvp=_cast_jvp,
     vjp=_cast_vjp,
     elementwise=True,
-    sympy=lambda sp, args, attrs: args[0],
+    sympy=_cast_sympy,
     doc="Convert to another dtype; casts to integers or bools have zero derivative.",
 )
 
@@ -312,6 +322,7 @@ def _promoting_infer(op_name: str, first_value: int):
 WHERE = elementwise_op("where", "np.where({0}, {1}, {2})", None, _where_partial,
                        sympy=lambda sp, a, at: sp.Piecewise((a[1], a[0]), (a[2], True)))
 WHERE.infer = _promoting_infer("where", 1)
+WHERE.extra["sympy_conditions"] = (0,)  # operand 0 stays a SymPy Boolean (no 0/1 reading)
 
 
 def _clip_partial(node: Node, i: int) -> Node:

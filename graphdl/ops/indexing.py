@@ -99,8 +99,20 @@ def _getitem_vjp(node: Node, g: Node) -> list[Node | None]:
     return [apply(INDEX_ADJOINT, g, node.inputs[0], **node.attrs)]
 
 
+def python_index(index: tuple) -> tuple:
+    """The stored index as a Python index again (``("slice", 1, None, None)`` -> ``1:``)."""
+    return tuple(None if e == "newaxis" else e if isinstance(e, int) else slice(*e[1:])
+                 for e in index)
+
+
+def _sympy_index_adjoint(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> np.ndarray:
+    out = np.full(np.shape(args[1]), sp.Integer(0), dtype=object)
+    out[python_index(attrs["index"])] = args[0]
+    return out
+
+
 GETITEM = Op("getitem", _getitem_infer, _emit_getitem, jvp=_getitem_jvp, vjp=_getitem_vjp,
-             sympy=lambda sp, a, at: a[0][at["index"]] if hasattr(a[0], "shape") else a[0])
+             sympy=lambda sp, a, at: a[0][python_index(at["index"])])
 
 
 def _emit_index_adjoint(args: Sequence[str], attrs: dict[str, Any]) -> str:
@@ -114,6 +126,7 @@ INDEX_ADJOINT = Op(
     jvp=lambda node, t: None if t[0] is None else apply(INDEX_ADJOINT, t[0], node.inputs[1],
                                                         **node.attrs),
     vjp=lambda node, g: [apply(GETITEM, g, **node.attrs), None],
+    sympy=_sympy_index_adjoint,
     doc="Zeros shaped like the indexed operand with the cotangent written at the index.",
 )
 
@@ -213,7 +226,10 @@ def _one_hot_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
 
 ONE_HOT = Op("one_hot", _one_hot_infer,
              "np.asarray({0}[..., None] == np.arange({depth}), dtype={dtype})",
-             zero_derivative=True, doc="Integer labels to indicator rows: zero derivative.")
+             zero_derivative=True, doc="Integer labels to indicator rows: zero derivative.",
+             sympy=lambda sp, a, at: np.frompyfunc(
+                 lambda label, k: sp.Piecewise((1, sp.Eq(label, k)), (0, True)), 2, 1,
+             )(np.expand_dims(a[0], -1), np.arange(at["depth"])))
 
 
 def one_hot(labels: Any, depth: int, dtype: Any = "float64") -> Node:

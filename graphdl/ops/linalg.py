@@ -97,7 +97,7 @@ def _matmul_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
 
 
 MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_vjp,
-            sympy=lambda sp, a, at: a[0] * a[1],
+            sympy=lambda sp, a, at: np.matmul(a[0], a[1]),
             doc="Batched matrix product with NumPy's rules for 1-d operands.")
 
 

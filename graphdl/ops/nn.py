@@ -63,10 +63,34 @@ def _log_softmax_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
     return ew.subtract(t, mixed)
 
 
+def _sympy_exp_sums(sp: Any, x: np.ndarray, axis: Any, keepdims: bool):
+    """exp of each element of an object array of SymPy expressions, and its sums over ``axis``
+    (the textbook formulas: SymPy has no overflow to guard against)."""
+    exps = np.asarray(np.frompyfunc(sp.exp, 1, 1)(x), dtype=object)
+    sums = reductions.reduce_symbolic(exps, {"axis": axis, "keepdims": keepdims},
+                                      lambda xs: sp.Add(*xs))
+    return exps, sums
+
+
+def _sympy_log(sp: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.frompyfunc(sp.log, 1, 1)(x), dtype=object)
+
+
+def _sympy_softmax(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> np.ndarray:
+    exps, sums = _sympy_exp_sums(sp, args[0], (attrs["axis"],), True)
+    return exps / sums
+
+
+def _sympy_log_softmax(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> np.ndarray:
+    _, sums = _sympy_exp_sums(sp, args[0], (attrs["axis"],), True)
+    return args[0] - _sympy_log(sp, sums)
+
+
 SOFTMAX = Op("softmax", _same_shape_infer("softmax"), "_rt.softmax({0}, axis={axis})",
-             jvp=_softmax_jvp, vjp=_softmax_vjp)
+             jvp=_softmax_jvp, vjp=_softmax_vjp, sympy=_sympy_softmax)
 LOG_SOFTMAX = Op("log_softmax", _same_shape_infer("log_softmax"),
-                 "_rt.log_softmax({0}, axis={axis})", jvp=_log_softmax_jvp, vjp=_log_softmax_vjp)
+                 "_rt.log_softmax({0}, axis={axis})", jvp=_log_softmax_jvp, vjp=_log_softmax_vjp,
+                 sympy=_sympy_log_softmax)
 
 
 def _lse_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
@@ -103,7 +127,8 @@ def _emit_lse(args: Sequence[str], attrs: dict[str, Any]) -> str:
 
 
 LOGSUMEXP = Op("logsumexp", _lse_infer, _emit_lse, jvp=_lse_jvp, vjp=_lse_vjp,
-               sympy=lambda sp, a, at: a[0])
+               sympy=lambda sp, a, at: _sympy_log(
+                   sp, _sympy_exp_sums(sp, a[0], at["axis"], at["keepdims"])[1]))
 
 
 def softmax(x: Any, axis: int = -1) -> Node:

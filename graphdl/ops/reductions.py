@@ -146,21 +146,37 @@ def _prod_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
                keepdims=node.attrs["keepdims"])
 
 
-def _sympy_sum(sp, args, attrs):
-    return args[0]  # scalar graphs only: a reduction over a 0-d value is the value itself
+def reduce_symbolic(x: np.ndarray, attrs: dict[str, Any], combine: Any) -> np.ndarray:
+    """A reduction over an object array of SymPy expressions (what the ``sympy`` rules of
+    non-elementwise ops receive): ``combine`` gets the elements of each reduced group as a list.
+    NumPy's own reductions cannot do max/min there (they would compare symbols)."""
+    axes = attrs["axis"] if attrs["axis"] is not None else tuple(range(x.ndim))
+    kept = [i for i in range(x.ndim) if i not in axes]
+    groups = np.transpose(x, kept + list(axes)).reshape([x.shape[i] for i in kept] + [-1])
+    out = np.empty(groups.shape[:-1], dtype=object)
+    for index in np.ndindex(out.shape):
+        out[index] = combine(list(groups[index]))
+    return out.reshape(_reduced_shape(x.shape, axes, attrs["keepdims"]))
+
+
+def _sympy_reduction(combine: Any):
+    """The ``sympy`` rule of a reduction: ``combine(sympy, elements)`` on each group."""
+    return lambda sp, args, attrs: reduce_symbolic(args[0], attrs, lambda xs: combine(sp, xs))
 
 
 SUM = Op("sum", _reduce_infer("sum_like"), _emit_reduction("np.sum"), jvp=_sum_jvp,
-         vjp=_sum_vjp, sympy=_sympy_sum)
+         vjp=_sum_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs)))
 MEAN = Op("mean", _reduce_infer("mean"), _emit_reduction("np.mean"), vjp=_mean_vjp,
-          sympy=_sympy_sum)
+          sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs) / len(xs)))
 MEAN.jvp = _sum_jvp
 MAX = Op("max", _reduce_infer("same"), _emit_reduction("np.max"), jvp=_chooser_jvp,
-         vjp=_chooser_vjp, sympy=_sympy_sum, doc="Ties split the derivative equally.")
+         vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Max(*xs)),
+         doc="Ties split the derivative equally.")
 MIN = Op("min", _reduce_infer("same"), _emit_reduction("np.min"), jvp=_chooser_jvp,
-         vjp=_chooser_vjp, sympy=_sympy_sum, doc="Ties split the derivative equally.")
+         vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Min(*xs)),
+         doc="Ties split the derivative equally.")
 PROD = Op("prod", _reduce_infer("sum_like"), _emit_reduction("np.prod"), jvp=_prod_jvp,
-          vjp=_prod_vjp, sympy=_sympy_sum,
+          vjp=_prod_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Mul(*xs)),
           doc="Its derivative is the product of the other elements, exact at zeros too.")
 ARGMAX = Op("argmax", _reduce_infer("index"), _emit_reduction("np.argmax"),
             zero_derivative=True, doc="An index: zero derivative.")

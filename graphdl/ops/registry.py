@@ -6,7 +6,9 @@ An op definition gives, side by side,
 - ``emit(args, attrs) -> str``: the NumPy expression computing it (``args`` are variable names);
 - ``jvp(node, tangents) -> Node | None``: forward-mode rule (tangents are nodes or None for zero);
 - ``vjp(node, cotangent) -> list[Node | None]``: reverse-mode rule, one entry per input;
-- ``sympy``: how the op reads in SymPy (a function ``(sympy_module, args, attrs) -> expr``).
+- ``sympy``: how the op reads in SymPy (a function ``(sympy_module, args, attrs) -> expr``);
+  elementwise ops get one SymPy expression per operand, other ops get NumPy object arrays of
+  SymPy expressions and return one (`graphdl.symbolic` does the broadcasting and the walking).
 
 Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/vjp: the chain rule,
 broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`.

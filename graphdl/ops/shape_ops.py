@@ -57,7 +57,7 @@ def _reshape_vjp(node: Node, g: Node) -> list[Node | None]:
 
 
 RESHAPE = Op("reshape", _reshape_infer, "np.reshape({0}, {shape})", jvp=_same_op,
-             vjp=_reshape_vjp)
+             vjp=_reshape_vjp, sympy=lambda sp, a, at: np.reshape(a[0], at["shape"]))
 
 
 def _reshape_like_vjp(node: Node, g: Node) -> list[Node | None]:
@@ -108,7 +108,8 @@ def _transpose_vjp(node: Node, g: Node) -> list[Node | None]:
     return [transpose(g, tuple(int(a) for a in np.argsort(node.attrs["axes"])))]
 
 
-TRANSPOSE = Op("transpose", _transpose_infer, _emit_transpose, jvp=_same_op, vjp=_transpose_vjp)
+TRANSPOSE = Op("transpose", _transpose_infer, _emit_transpose, jvp=_same_op, vjp=_transpose_vjp,
+               sympy=lambda sp, a, at: np.transpose(a[0], at["axes"]))
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
@@ -146,9 +147,11 @@ def _squeeze_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
 
 
 EXPAND_DIMS = Op("expand_dims", _expand_infer, "np.expand_dims({0}, {axis})", jvp=_same_op,
-                 vjp=lambda node, g: [squeeze(g, node.attrs["axis"])])
+                 vjp=lambda node, g: [squeeze(g, node.attrs["axis"])],
+                 sympy=lambda sp, a, at: np.expand_dims(a[0], at["axis"]))
 SQUEEZE = Op("squeeze", _squeeze_infer, "np.squeeze({0}, {axis})", jvp=_same_op,
-             vjp=lambda node, g: [expand_dims(g, node.attrs["axis"])])
+             vjp=lambda node, g: [expand_dims(g, node.attrs["axis"])],
+             sympy=lambda sp, a, at: np.squeeze(a[0], at["axis"]))
 
 
 def expand_dims(x: Any, axis: int | Sequence[int]) -> Node:
@@ -187,7 +190,8 @@ def _broadcast_vjp(node: Node, g: Node) -> list[Node | None]:
 
 
 BROADCAST_TO = Op("broadcast_to", _broadcast_to_infer, "np.broadcast_to({0}, {shape})",
-                  jvp=_same_op, vjp=_broadcast_vjp)
+                  jvp=_same_op, vjp=_broadcast_vjp,
+                  sympy=lambda sp, a, at: np.broadcast_to(a[0], at["shape"]))
 BROADCAST_LIKE = Op(
     "broadcast_like",
     lambda inputs, attrs: (broadcast_shapes("broadcast_like", [n.shape for n in inputs],
@@ -264,7 +268,8 @@ def _concat_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
 
 CONCATENATE = Op("concatenate", _concat_infer,
                  lambda args, attrs: f"np.concatenate([{', '.join(args)}], axis={attrs['axis']})",
-                 jvp=_concat_jvp, vjp=_concat_vjp)
+                 jvp=_concat_jvp, vjp=_concat_vjp,
+                 sympy=lambda sp, a, at: np.concatenate(a, axis=at["axis"]))
 CONCAT_PIECE = Op(
     "concat_piece",
     lambda inputs, attrs: (inputs[1 + attrs["index"]].shape, inputs[0].dtype),
