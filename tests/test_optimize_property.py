@@ -15,7 +15,7 @@ over a dozen ops). Values are kept moderate so neither form overflows; NaN must 
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import graphdl as gd
@@ -137,7 +137,11 @@ def test_optimized_graphs_agree_with_graphs_as_written(graph, seed):
     opt = gd.function(inputs, outputs)
     args = _arguments(dtype, seed)
     with np.errstate(all="ignore"):
-        expected, got = plain(*args), opt(*args)
+        try:
+            expected = plain(*args)
+        except gd.GraphRuntimeError:  # static shapes allowed it, the run-time sizes do not
+            assume(False)
+        got = opt(*args)
     rtol, atol = (1e-9, 1e-12) if dtype == "float64" else (2e-4, 1e-5)
     for node, e, g in zip(outputs, expected, got):
         e, g = np.asarray(e), np.asarray(g)
