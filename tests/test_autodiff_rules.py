@@ -53,11 +53,11 @@ def test_jvp_matches_central_differences(name: str, case: Case, variant: str) ->
     assert_jvp_matches_fd(inputs, out, values, rng, rtol=case.rtol, eps=case.eps)
 
 
-@pytest.mark.parametrize(("name", "case", "variant"), all_cases(("static", "first")))
+@pytest.mark.parametrize(
+    ("name", "case", "variant"), [p for p in all_cases(("static", "first")) if p.values[1].smooth]
+)
 def test_derivatives_keep_float32(name: str, case: Case, variant: str) -> None:
     """In float32, tangents have the output's dtype and adjoints their input's: float32."""
-    if not case.smooth:
-        return
     rng = np.random.default_rng(7)
     values = case.values(rng, "float32")
     inputs = case.inputs(variant, "float32")
