@@ -132,6 +132,9 @@ SCRIPT = textwrap.dedent('''
         return nn.Sequential(nn.Dense(n_features, 12, rng, name="hidden"), gd.tanh,
                              nn.Dense(12, n_classes, rng, name="out"))
 
+    def loss(logits, labels):
+        return nn.softmax_cross_entropy(logits, labels) + 1e-3 * gd.mean(gd.square(logits))
+
     def load_data():
         import numpy as np
         rng = np.random.default_rng(0)
@@ -145,8 +148,11 @@ def test_model_script_is_loaded_and_trained(tmp_path):
     script = tmp_path / "my_model.py"
     script.write_text(SCRIPT)
     spec = resolve(str(script))
-    assert spec.name == "my_model" and spec.defaults["epochs"] == 4 and spec.loss is None
+    assert spec.name == "my_model" and spec.defaults["epochs"] == 4 and callable(spec.loss)
     result = run_job(TrainOptions(model=str(script), out=str(tmp_path / "out"), verbose=False))
+    source = (tmp_path / "out" / "train_step.py").read_text()
+    loss_line = 1 + next(i for i, line in enumerate(SCRIPT.splitlines()) if "1e-3 *" in line)
+    assert f"(my_model.py:{loss_line})" in source  # nodes the script's loss built name its line
     assert result.settings["epochs"] == 4 and result.settings["lr"] == 0.01
     assert len(result.fit.history) == 4
     assert result.test_acc > 0.95
@@ -187,6 +193,7 @@ def test_graphdl_train_end_to_end_in_a_subprocess(tmp_path):
     source = (out / "train_step.py").read_text()
     compile(source, "train_step.py", "exec")
     assert source.startswith("def train_step(")
+    assert "runpy" not in source  # built by the command: no launcher lines as origins
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with np.load(out / "params.npz", allow_pickle=False) as stored:
         assert stored["dense1.W"].shape == (64, 256)
