@@ -95,10 +95,11 @@ def test_trace_renders_as_record_nodes(lecture):
     x1, x2, f = lecture
     t = gd.trace(f, at={x1: 2, x2: 5}, mode="reverse")
     nodes = _nodes(t.to_dot().source)
-    assert nodes[f"n{x1.id}"].startswith(
-        'label="{v_\\{-1\\} = x1 | value 2 | adjoint 5.5}"')
+    assert nodes[f"n{x1.id}"].startswith('label="v_\\{-1\\} = x1 | value 2 | adjoint 5.5"')
     assert "shape=record" in nodes[f"n{x1.id}"]
-    assert 'label="{v_5 = v_4 − v_3 | value 11.652 | adjoint 1}"' in nodes[f"n{f.id}"]
+    assert 'label="v_5 = v_4 − v_3 | value 11.652 | adjoint 1"' in nodes[f"n{f.id}"]
+    top_down = _nodes(t.to_dot(rankdir="TB").source)  # braces keep the fields stacked
+    assert 'label="{v_5 = v_4 − v_3 | value 11.652 | adjoint 1}"' in top_down[f"n{f.id}"]
     forward = gd.trace(f, at={x1: 2, x2: 5}, mode="forward")
     assert "tangent 5.5" in _nodes(forward.to_dot().source)[f"n{f.id}"]
 

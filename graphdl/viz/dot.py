@@ -163,10 +163,10 @@ def _attr_text(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def _trace_plan(trace: Trace) -> _Plan:
+def _trace_plan(trace: Trace, rankdir: str) -> _Plan:
     plan = _plan(trace.outputs, None)
     for node in plan.nodes:
-        plan.labels[node] = _record(trace, node)
+        plan.labels[node] = _record(trace, node, stacked=rankdir in ("LR", "RL"))
     plan.records = True
     return plan
 
@@ -174,8 +174,10 @@ def _trace_plan(trace: Trace) -> _Plan:
 _RECORD_SPECIAL = re.compile(r'([{}|<>"\\])')
 
 
-def _record(trace: Trace, node: Node) -> str:
-    """``{v_1 = ln v_{-1} | value 0.693 | tangent 0.5 | adjoint 1}`` (escaped for DOT)."""
+def _record(trace: Trace, node: Node, stacked: bool) -> str:
+    """``v_1 = ln v_{-1} | value 0.693 | tangent 0.5 | adjoint 1`` (escaped for DOT). Fields
+    are stacked one above the other in either direction: a record's top level runs across the
+    rank direction, so left-to-right drawings need no braces and top-down ones do."""
     def esc(text: str) -> str:
         return _RECORD_SPECIAL.sub(r"\\\1", text)
 
@@ -193,7 +195,8 @@ def _record(trace: Trace, node: Node) -> str:
         fields.append(f"tangent {fx.fmt_value(trace.tangents[node], trace.digits)}")
     if node in trace.adjoints:
         fields.append(f"adjoint {fx.fmt_value(trace.adjoints[node], trace.digits)}")
-    return "{" + " | ".join(esc(f) for f in fields) + "}"
+    body = " | ".join(esc(f) for f in fields)
+    return body if stacked else "{" + body + "}"
 
 
 # --- drawing -----------------------------------------------------------------------------------
@@ -256,7 +259,7 @@ class _Drawer:
             if self.folded[node]:
                 continue
             attrs = styles.node_style(self.plan.kinds[node])
-            if self.plan.records and self.plan.labels[node].startswith("{"):
+            if self.plan.records:
                 attrs["shape"] = "record"
             attrs["tooltip"] = _escape(f"{node.op.name} {node.type_str()} ({node.origin})")
             items.setdefault(self.scopes[node], []).append(
@@ -327,8 +330,9 @@ def to_dot(graph: Node | Sequence[Node] | Trace, *, wrt: Any = None, optimized: 
     (``True`` for every top-level scope, or scope names). ``max_nodes``: refuse larger drawings.
     """
     if isinstance(graph, Trace):
-        plan = _trace_plan(graph)
-        digraph = _new_digraph(rankdir or "LR", title)
+        rankdir = rankdir or "LR"
+        plan = _trace_plan(graph, rankdir)
+        digraph = _new_digraph(rankdir, title)
         drawer = _Drawer(plan, "", collapse, max_nodes)
         drawer.draw(digraph)
         if legend:
