@@ -101,7 +101,7 @@ def child(args: argparse.Namespace) -> None:
 def ordered(rows: list[H.Result]) -> list[H.Result]:
     """Group a workload's rows by case (as first seen), then thread count, then contender."""
     case_pos: dict[tuple, int] = {}
-    who_pos: dict[str, int] = {}
+    who_pos: dict[str, int] = {H.REFERENCE: 0}
     for r in rows:
         case_pos.setdefault((r.workload, r.size, r.dtype, r.metric), len(case_pos))
         who_pos.setdefault(r.contender, len(who_pos))

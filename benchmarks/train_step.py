@@ -24,8 +24,10 @@ from collections.abc import Callable
 import numpy as np
 
 LR, RHO1, RHO2, DELTA, L2, P_DROP = 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.2
-CASES = {"digits MLP 64-256-10 b32": ((64, 256, 10), 32),
-         "784-512-512-10 b256": ((784, 512, 512, 10), 256)}
+CASES = {
+    "digits MLP 64-256-10 b32": ((64, 256, 10), 32),
+    "784-512-512-10 b256": ((784, 512, 512, 10), 256),
+}
 
 
 def make_problem(layers, batch, dtype, seed=0):
@@ -36,8 +38,9 @@ def make_problem(layers, batch, dtype, seed=0):
         params.append((rng.standard_normal(fan_out) * 0.1).astype(dtype))
     X = rng.standard_normal((batch, layers[0])).astype(dtype)
     y = rng.integers(0, layers[-1], size=batch)
-    masks = [((rng.random((batch, h)) >= P_DROP) / (1 - P_DROP)).astype(dtype)
-             for h in layers[1:-1]]
+    masks = [
+        ((rng.random((batch, h)) >= P_DROP) / (1 - P_DROP)).astype(dtype) for h in layers[1:-1]
+    ]
     return params, X, y, masks
 
 
@@ -107,8 +110,7 @@ def graphdl_contender(params, X, y, masks):
         if i < len(params) // 2:
             layers += [gd.relu, nn.Dropout(P_DROP, name=f"dropout{i}")]
     model = nn.Sequential(*layers)
-    clf = Classifier(model, optim.Adam(LR, RHO1, RHO2, DELTA), X.shape[1], l2=L2,
-                     dtype=dtype.name)
+    clf = Classifier(model, optim.Adam(LR, RHO1, RHO2, DELTA), X.shape[1], l2=L2, dtype=dtype.name)
     return (lambda: clf.train_step(X, y, *masks)[2]), model.parameters
 
 
@@ -150,8 +152,10 @@ def check_agreement(contenders, steps=3):
     reference = finals["numpy (hand-written)"]
     worst = {}
     for name, values in finals.items():
-        worst[name] = max(float(np.max(np.abs(v - r)) / (np.max(np.abs(r)) + 1e-30))
-                          for v, r in zip(values, reference))
+        worst[name] = max(
+            float(np.max(np.abs(v - r)) / (np.max(np.abs(r)) + 1e-30))
+            for v, r in zip(values, reference)
+        )
     return worst
 
 
@@ -193,8 +197,11 @@ def main(argv=None) -> None:
         print(f"training step (forward, backward, Adam), {args.dtype}, {args.threads} thread(s)")
         for label, (layers, batch) in CASES.items():
             problem = make_problem(layers, batch, args.dtype)
-            builders = {"numpy (hand-written)": numpy_contender, "graphdl": graphdl_contender,
-                        "torch eager (CPU)": torch_contender}
+            builders = {
+                "numpy (hand-written)": numpy_contender,
+                "graphdl": graphdl_contender,
+                "torch eager (CPU)": torch_contender,
+            }
             contenders = {}
             for name, build in builders.items():
                 try:
@@ -207,16 +214,20 @@ def main(argv=None) -> None:
             base = times["numpy (hand-written)"]
             print(f"\n{label}: median of {args.rounds} rounds x {steps} steps")
             for name, seconds in times.items():
-                print(f"  {name:22s} {seconds * 1e6:9.1f} us/step  {seconds / base:5.2f}x numpy"
-                      f"  (max rel. param diff after 3 steps {agreement[name]:.1e})")
+                print(
+                    f"  {name:22s} {seconds * 1e6:9.1f} us/step  {seconds / base:5.2f}x numpy"
+                    f"  (max rel. param diff after 3 steps {agreement[name]:.1e})"
+                )
         from graphdl.train.job import TrainOptions, run
 
         with tempfile.TemporaryDirectory() as out:
             result = run(TrainOptions(out=out, verbose=False, dtype=args.dtype))
         epochs = len(result.fit.history)
-        print(f"\ngraphdl train (defaults): {epochs} epochs in {result.fit.seconds:.2f} s = "
-              f"{epochs / result.fit.seconds:.1f} epochs/s (incl. validation each epoch), "
-              f"test accuracy {result.test_acc:.2%}")
+        print(
+            f"\ngraphdl train (defaults): {epochs} epochs in {result.fit.seconds:.2f} s = "
+            f"{epochs / result.fit.seconds:.1f} epochs/s (incl. validation each epoch), "
+            f"test accuracy {result.test_acc:.2%}"
+        )
 
 
 if __name__ == "__main__":
