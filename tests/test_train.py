@@ -55,6 +55,32 @@ def test_float32_training_stays_float32():
     assert result.history["val_acc"][-1] > 0.9
 
 
+def test_classifier_refuses_a_model_of_another_dtype():
+    model = nn.Sequential(nn.Dense(4, 3, 0))
+    with pytest.raises(TypeError, match="dense.W has dtype float64, the classifier runs in float32"):
+        Classifier(model, optim.SGD(0.1), n_features=4, dtype="float32")
+
+
+def test_float32_job_builds_a_float32_model(tmp_path):
+    result = run_job(TrainOptions(model="mlp-bn", dtype="float32", epochs=2, out=str(tmp_path),
+                                  verbose=False))
+    with np.load(tmp_path / "params.npz", allow_pickle=False) as stored:
+        assert {stored[k].dtype for k in stored.files} == {np.dtype("float32")}
+        assert "bn1.running_var" in stored.files
+    assert len(result.fit.history) == 2 and result.test_acc > 0.8
+
+
+def test_blas_threads_are_limited_while_training():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from graphdl.train.job import blas_threads
+
+    with blas_threads(1):
+        blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        assert blas and all(p["num_threads"] == 1 for p in blas)
+    with blas_threads(0):  # 0: untouched
+        pass
+
+
 def test_early_stopping_fires_on_overfitting_and_keeps_the_best_epoch():
     """Labels that are pure noise: a large network memorizes the 24 training rows, so the
     validation loss only rises after the first epochs; training must stop and roll back."""

@@ -28,6 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--augment", action="store_true",
                         help="random 1-pixel shifts and small noise on training batches")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads while training (default 1, best for small models; "
+                             "0 keeps the library's default)")
     parser.add_argument("--out", default="out/train", help="output folder (default out/train)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     parser.set_defaults(run=run)
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     options = TrainOptions(
         model=args.model, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
         batch_size=args.batch_size, l2=args.l2, patience=args.patience, seed=args.seed,
-        out=args.out, dtype=args.dtype, augment=args.augment, verbose=not args.quiet)
+        out=args.out, dtype=args.dtype, augment=args.augment, threads=args.threads,
+        verbose=not args.quiet)
     run_job(options)
     return 0

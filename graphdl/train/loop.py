@@ -52,6 +52,10 @@ class Classifier:
                  loss: LossFn = losses.softmax_cross_entropy, l2: float = 0.0,
                  dtype: str = "float64") -> None:
         self.model, self.optimizer, self.dtype = model, optimizer, np.dtype(dtype)
+        for key, var in model.named_variables().items():
+            if var.dtype != self.dtype:
+                raise TypeError(f"Classifier: model variable {key} has dtype {var.dtype}, the "
+                                f"classifier runs in {self.dtype}; build the model in {dtype}")
         self.X = tensor("X", (None, int(n_features)), self.dtype)
         self.y = tensor("y", (None,), "int64")
         self.mode = Mode(training=True)

@@ -5,7 +5,8 @@ A model script (``graphdl train --model my_model.py``) is a Python file that def
 ``build_model(n_features, n_classes, rng)`` (required)
     returns an `graphdl.nn.Module` mapping a ``(batch, n_features)`` matrix to
     ``(batch, n_classes)`` class scores (logits); draw initial weights from ``rng``, a seeded
-    ``numpy.random.Generator``, so ``--seed`` makes the run reproducible.
+    ``numpy.random.Generator``, so ``--seed`` makes the run reproducible. If it also takes a
+    ``dtype`` keyword, ``--dtype`` is passed there (otherwise only float64 models can run).
 ``loss(logits, labels)`` (optional)
     a scalar graph to minimize; default `graphdl.nn.softmax_cross_entropy` (eq. 7).
 ``load_data()`` (optional)
@@ -22,6 +23,7 @@ or read.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import itertools
 import sys
 from collections.abc import Callable, Sequence
@@ -40,7 +42,7 @@ DEFAULT_KEYS = ("optimizer", "lr", "epochs", "batch_size", "l2", "patience")
 
 
 def mlp(n_features: int, n_classes: int, rng: np.random.Generator,
-        hidden: Sequence[int] = (256,), dropout: float = 0.2) -> Module:
+        hidden: Sequence[int] = (256,), dropout: float = 0.2, dtype: str = "float64") -> Module:
     """Dense -> ReLU -> Dropout per hidden layer, then a Dense layer to the class scores.
 
     The default (64-256-10, dropout 0.2) reaches 97-99% test accuracy on the digits for every
@@ -49,28 +51,30 @@ def mlp(n_features: int, n_classes: int, rng: np.random.Generator,
     layers: list[Any] = []
     sizes = [n_features, *hidden]
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
-        layers += [Dense(n_in, n_out, rng, name=f"dense{i}"), ew.relu]
+        layers += [Dense(n_in, n_out, rng, name=f"dense{i}", dtype=dtype), ew.relu]
         if dropout:
             layers.append(Dropout(dropout, name=f"dropout{i}"))
-    layers.append(Dense(sizes[-1], n_classes, rng, name=f"dense{len(sizes)}"))
+    layers.append(Dense(sizes[-1], n_classes, rng, name=f"dense{len(sizes)}", dtype=dtype))
     return Sequential(*layers, name="mlp")
 
 
 def mlp_bn(n_features: int, n_classes: int, rng: np.random.Generator,
-           hidden: Sequence[int] = (128,)) -> Module:
+           hidden: Sequence[int] = (128,), dtype: str = "float64") -> Module:
     """Dense -> BatchNorm -> ReLU per hidden layer (eq. 78), then the output layer."""
     layers: list[Any] = []
     sizes = [n_features, *hidden]
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
-        layers += [Dense(n_in, n_out, rng, name=f"dense{i}"), BatchNorm(n_out, name=f"bn{i}"),
-                   ew.relu]
-    layers.append(Dense(sizes[-1], n_classes, rng, name=f"dense{len(sizes)}"))
+        layers += [Dense(n_in, n_out, rng, name=f"dense{i}", dtype=dtype),
+                   BatchNorm(n_out, name=f"bn{i}", dtype=dtype), ew.relu]
+    layers.append(Dense(sizes[-1], n_classes, rng, name=f"dense{len(sizes)}", dtype=dtype))
     return Sequential(*layers, name="mlp_bn")
 
 
-def linear(n_features: int, n_classes: int, rng: np.random.Generator) -> Module:
+def linear(n_features: int, n_classes: int, rng: np.random.Generator,
+           dtype: str = "float64") -> Module:
     """Softmax regression: one Dense layer (the exact case of the lecture's eq. 81)."""
-    return Sequential(Dense(n_features, n_classes, rng, name="dense1"), name="linear")
+    return Sequential(Dense(n_features, n_classes, rng, name="dense1", dtype=dtype),
+                      name="linear")
 
 
 MODELS: dict[str, Builder] = {"mlp": mlp, "mlp-bn": mlp_bn, "linear": linear}
@@ -95,6 +99,19 @@ def resolve(model: str) -> ModelSpec:
         return load_script(model)
     raise ValueError(f"--model {model!r}: not a built-in model ({', '.join(MODELS)}) "
                      "and not a .py file")
+
+
+def build(spec: ModelSpec, n_features: int, n_classes: int, rng: np.random.Generator,
+          dtype: str = "float64") -> Module:
+    """Call the builder, passing ``dtype`` when it takes one."""
+    params = inspect.signature(spec.build).parameters
+    takes_dtype = "dtype" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    model = (spec.build(n_features, n_classes, rng, dtype=dtype) if takes_dtype
+             else spec.build(n_features, n_classes, rng))
+    if not isinstance(model, Module):
+        raise TypeError(f"model {spec.name}: build_model returned {model!r}, not a "
+                        "graphdl.nn.Module")
+    return model
 
 
 def load_script(path: str | Path) -> ModelSpec:
