@@ -469,7 +469,9 @@ def print_table(title: str, rows: Sequence[Result]) -> None:
     sys.stdout.flush()
 
 
-def write_json(path: str, rows: Sequence[Result], cfg: Config, seconds: float) -> None:
+def write_json(
+    path: str, rows: Sequence[Result], cfg: Config, seconds: float, load: dict | None = None
+) -> None:
     """Machine-readable record: every row plus what it ran on."""
     doc = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -481,6 +483,7 @@ def write_json(path: str, rows: Sequence[Result], cfg: Config, seconds: float) -
         },
         "versions": versions(),
         "wall_seconds": seconds,
+        "load_warnings": load or {},
         "results": [dataclasses.asdict(r) for r in rows],
     }
     with open(path, "w", encoding="utf-8") as fh:

@@ -115,12 +115,25 @@ def ordered(rows: list[H.Result]) -> list[H.Result]:
     )
 
 
+def busy_note(when: str) -> str:
+    """A warning when other processes were using the CPUs (the 1-minute load average)."""
+    if not hasattr(os, "getloadavg"):
+        return ""
+    load = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    if load < 0.5 * cpus:
+        return ""
+    return (f"warning: load average {load:.1f} on {cpus} CPUs {when} the run: other processes "
+            "shared the CPUs, so times are inflated and noisy (ratios suffer less)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child is not None:
         child(args)
         return
     t0 = time.perf_counter()
+    load_before = busy_note("before")
     env = {**H.SPIN_ENV, **os.environ}  # the user's own settings win
     rows: list[H.Result] = []
     with tempfile.TemporaryDirectory() as tmp:
