@@ -123,8 +123,10 @@ def busy_note(when: str) -> str:
     cpus = os.cpu_count() or 1
     if load < 0.5 * cpus:
         return ""
-    return (f"warning: load average {load:.1f} on {cpus} CPUs {when} the run: other processes "
-            "shared the CPUs, so times are inflated and noisy (ratios suffer less)")
+    return (
+        f"warning: load average {load:.1f} on {cpus} CPUs {when} the run: other processes "
+        "shared the CPUs, so times are inflated and noisy (ratios suffer less)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -154,12 +156,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         if mine:
             H.print_table(f"{name}: {load(name).TITLE}", ordered(mine))
     seconds = time.perf_counter() - t0
-    print(
-        f"\ntotal {seconds:.0f} s; ratio = median / median of {H.REFERENCE} in the same row group"
-    )
+    print(f"\ntotal {seconds:.0f} s; ratio = median / median of {H.REFERENCE} in the same case")
+    load_after = busy_note("after")
+    for note in (load_before, load_after):
+        if note:
+            print(note)
     if args.json:
         cfg = H.Config.make(args.quick, args.threads)
-        H.write_json(args.json, rows, cfg, seconds)
+        H.write_json(args.json, rows, cfg, seconds, {"before": load_before, "after": load_after})
         print(f"wrote {args.json}")
 
 
