@@ -213,14 +213,20 @@ def run(cfg: Config) -> list[Result]:
                     continue
                 try:
                     t0 = time.perf_counter()
-                    seconds, fn, info = compiler(recipe)
-                    # PyTensor's numba backend compiles its kernels at the first call.
-                    first, got = H.time_once(lambda: fn(*args))  # noqa: B023 - used at once
+                    with H.deadline(left[name]):  # can only fire between Python bytecodes
+                        seconds, fn, info = compiler(recipe)
+                        # PyTensor's numba backend compiles its kernels at the first call.
+                        first, got = H.time_once(lambda: fn(*args))  # noqa: B023 - used at once
                     left[name] -= time.perf_counter() - t0
                     seconds += first
                     ok, why = H.allclose(want, got, "float64")
                 except Skip as exc:
                     row.status, row.note = "skipped", str(exc)
+                    continue
+                except H.Budget:
+                    stopped[name] = f"stopped: over its {BUDGET[cfg.quick]:.0f} s budget"
+                    row.status = "skipped"
+                    row.note = f"{stopped[name]} after {time.perf_counter() - t0:.3g} s"
                     continue
                 except Exception as exc:  # noqa: BLE001 - the row says it
                     row.status, row.note = "failed", f"{type(exc).__name__}: {str(exc)[:120]}"
