@@ -56,7 +56,8 @@ class Function:
             final, self.report = run_passes(final)
         self.outputs = final[: len(requested)]
         self.update_values = final[len(requested):]
-        self.schedule = _schedule(self.outputs + self.update_values)
+        scheduled = getattr(self.report, "schedule", None)  # the optimizer's low-memory order
+        self.schedule = scheduled or _schedule(self.outputs + self.update_values)
         self._check_closed()
         self.shared = [n for n in self.schedule if n.op is SHARED]
         _compiled_count += 1

@@ -3,7 +3,9 @@
 A round is, in order: ``cse`` (merge equal subexpressions), ``fold`` (compute what depends only
 on constants), ``canonicalize`` (algebraic identities), ``stabilize`` (numerically safe forms of
 log-softmax, logsumexp, log1p, expm1, log-sigmoid and cross-entropy) and ``specialize`` (the
-cheapest NumPy for what is left: ``x**2 -> square``, ``a * (1/b) -> a / b``). Each rewriting pass
+cheapest NumPy for what is left: ``x**2 -> square``, ``a * (1/b) -> a / b``). After the rounds,
+``schedule`` orders the statements to keep the peak of live intermediates low
+(`graphdl.optimize.schedule`); `gd.function` emits code in that order. Each rewriting pass
 reaches its own fixpoint in one walk; rounds let one pass's result feed another's rules (a fold
 exposes ``x * 1``, a merge exposes ``a - -b``...). Dead code never survives: every pass rebuilds
 only what the outputs reach.
@@ -25,6 +27,7 @@ from graphdl.optimize import canonicalize, fold, specialize, stabilize  # noqa: 
 from graphdl.optimize.cse import cse
 from graphdl.optimize.report import Report
 from graphdl.optimize.rewriter import rewrite_graph, topological
+from graphdl.optimize.schedule import peak_bytes, schedule
 
 # A pass: (outputs, their topological order, strict) -> (new outputs, fired, refused)
 PassFn = Callable[[list[Node], list[Node], bool], tuple[list[Node], Counter, Counter]]
@@ -52,7 +55,8 @@ PASSES: dict[str, PassFn] = {
     "stabilize": _rewriting("stabilize"),
     "specialize": _rewriting("specialize"),
 }
-DEFAULT_PASSES = ("cse", "fold", "canonicalize", "stabilize", "specialize")
+FINAL_PASSES = ("schedule",)  # run once, after the rounds
+DEFAULT_PASSES = ("cse", "fold", "canonicalize", "stabilize", "specialize", "schedule")
 MAX_ROUNDS = 4
 
 
@@ -68,16 +72,17 @@ def optimize(outputs: Node | Sequence[Any], passes: Sequence[str] | None = None,
     single = isinstance(outputs, Node)
     outs = [outputs] if single else [as_node(o) for o in outputs]
     names = tuple(DEFAULT_PASSES if passes is None else passes)
-    unknown = [n for n in names if n not in PASSES]
+    unknown = [n for n in names if n not in PASSES and n not in FINAL_PASSES]
     if unknown:
         raise ValueError(f"optimize: unknown pass(es) {unknown}; known: {sorted(PASSES)}")
     start = time.perf_counter()
     order = topological(outs)
     report = Report(nodes_before=len(order))
-    for _ in range(max_rounds):
+    rewriting = [n for n in names if n in PASSES]
+    for _ in range(max_rounds if rewriting else 0):
         report.rounds += 1
         changed = False
-        for name in names:
+        for name in rewriting:
             t0 = time.perf_counter()
             before = len(order)
             new, fired, rejected = PASSES[name](outs, order, strict)
@@ -91,5 +96,11 @@ def optimize(outputs: Node | Sequence[Any], passes: Sequence[str] | None = None,
         if not changed:
             break
     report.nodes_after = len(order)
+    if "schedule" in names:
+        t0 = time.perf_counter()
+        report.schedule = schedule(outs)
+        report.peak_bytes = {"depth-first": peak_bytes(order, outs),
+                             "scheduled": peak_bytes(report.schedule, outs)}
+        report.schedule_seconds = time.perf_counter() - t0
     report.seconds = time.perf_counter() - start
     return (outs[0] if single else outs), report

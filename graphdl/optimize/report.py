@@ -51,7 +51,9 @@ class Report:
     rounds: int = 0
     passes: list[PassRecord] = field(default_factory=list)
     rejected: Counter = field(default_factory=Counter)  # rewrites refused: shape/dtype changed
-    peak_bytes: dict[str, int | None] = field(default_factory=dict)
+    peak_bytes: dict[str, int] = field(default_factory=dict)  # by statement order
+    schedule: list | None = None  # the order gd.function emits statements in (nodes)
+    schedule_seconds: float = 0.0
 
     def record(self, name: str, round: int, before: int, after: int, seconds: float,
                rewrites: Counter) -> None:
@@ -94,14 +96,13 @@ class Report:
         for rule, count in sorted(self.rejected.items()):
             lines.append(f"  refused {count} x {rule} (would change shape or dtype)")
         if self.peak_bytes:
-            shown = ", ".join(f"{k} {_bytes(v)}" for k, v in self.peak_bytes.items())
-            lines.append(f"  peak live intermediates: {shown}")
+            shown = " -> ".join(f"{_bytes(v)} {k}" for k, v in self.peak_bytes.items())
+            lines.append(f"  schedule: peak live intermediates {shown} "
+                         f"({self.schedule_seconds * 1e3:.1f} ms)")
         return "\n".join(lines)
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "unknown"
+def _bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

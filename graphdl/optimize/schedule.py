@@ -1,0 +1,155 @@
+"""The final schedule: an order of the nodes that keeps the peak of live intermediates low.
+
+Generated code frees each intermediate right after its last use, so the order of statements
+decides how many arrays are alive at once. A depth-first order (`graphdl.ir.toposort`) finishes
+one output before starting the next and can keep a big array alive across a whole other branch.
+`schedule` is a greedy list scheduler: among the nodes whose inputs are computed, it runs the one
+that frees the most bytes net of what it allocates, breaking ties by the depth-first order (so
+where memory does not care, the code reads in the order it was written).
+
+The memory model: a computed node allocates ``size * itemsize`` bytes, views (transpose,
+reshape, basic indexing, broadcasts, expand_dims/squeeze) allocate nothing but keep their base
+alive, inputs and constants are free, outputs live to the end, and an unknown size counts as
+`UNKNOWN_SIZE` elements. Scores only grow as consumers run, so a heap with re-pushed entries keeps
+the whole schedule O(E log V).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+
+from graphdl.ir.node import Node
+from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+from graphdl.optimize.rewriter import topological
+
+UNKNOWN_SIZE = 1024  # elements assumed for a size known only at call time
+VIEWS = {"transpose", "reshape", "getitem", "broadcast_to", "broadcast_like", "expand_dims",
+         "squeeze", "stop_gradient"}
+_FREE = (INPUT, SHARED, CONSTANT)
+
+
+def nbytes(node: Node) -> int:
+    """Bytes a node's value takes (0 for views, inputs and constants)."""
+    if node.op in _FREE or node.op.name in VIEWS:
+        return 0
+    n = node.dtype.itemsize
+    for d in node.shape:
+        n *= UNKNOWN_SIZE if d is None else d
+    return n
+
+
+def _storage(order: Sequence[Node]) -> dict[Node, Node]:
+    """The node owning each node's memory: itself, or for a view the owner of its base."""
+    owner: dict[Node, Node] = {}
+    for node in order:
+        owner[node] = owner[node.inputs[0]] if node.op.name in VIEWS and node.inputs else node
+    return owner
+
+
+def peak_bytes(order: Sequence[Node], outputs: Sequence[Node]) -> int:
+    """Peak bytes of computed arrays alive at once when the statements run in ``order``."""
+    owner = _storage(order)
+    uses: dict[Node, int] = {}
+    for node in order:
+        for p in set(node.inputs):
+            uses[owner[p]] = uses.get(owner[p], 0) + 1
+    for out in outputs:
+        uses[owner[out]] = uses.get(owner[out], 0) + 1  # outputs are never freed
+    live = peak = 0
+    for node in order:
+        live += nbytes(node)
+        peak = max(peak, live)
+        for p in set(node.inputs):
+            o = owner[p]
+            uses[o] -= 1
+            if uses[o] == 0:
+                live -= nbytes(o)
+    return peak
+
+
+def schedule(outputs: Sequence[Node]) -> list[Node]:
+    """A topological order of everything ``outputs`` need, chosen to keep peak memory low."""
+    order = topological(outputs)
+    owner = _storage(order)
+    readers: dict[Node, list[Node]] = {n: [] for n in order}  # owner -> nodes reading it
+    waiting: dict[Node, int] = {}
+    consumers: dict[Node, list[Node]] = {n: [] for n in order}
+    for node in order:
+        distinct = set(node.inputs)
+        waiting[node] = len(distinct)
+        for p in distinct:
+            consumers[p].append(node)
+            readers[owner[p]].append(node)
+    uses = {o: len(r) for o, r in readers.items()}
+    for out in outputs:
+        uses[owner[out]] += 1
+
+    def score(node: Node) -> int:
+        freed = sum(nbytes(o) for o in {owner[p] for p in node.inputs}
+                    if uses[o] == sum(1 for p in set(node.inputs) if owner[p] is o))
+        return freed - nbytes(node)
+
+    result: list[Node] = []
+    heap: list[tuple[int, int, Node]] = []
+    position = {node: i for i, node in enumerate(order)}
+    best: dict[Node, int] = {}
+
+    def push(node: Node) -> None:
+        s = score(node)
+        best[node] = s
+        heapq.heappush(heap, (-s, position[node], node))
+
+    done: set[Node] = set()
+    for node in order:  # leaves first, in the written order (they cost nothing)
+        if not node.inputs:
+            done.add(node)
+            result.append(node)
+            for c in consumers[node]:
+                waiting[c] -= 1
+    for node in order:
+        if node not in done and waiting[node] == 0:
+            push(node)
+    while heap:
+        neg, _, node = heapq.heappop(heap)
+        if node in done or -neg != best[node]:
+            continue  # an outdated entry: the node was re-pushed with a better score
+        done.add(node)
+        result.append(node)
+        for o in {owner[p] for p in set(node.inputs)}:
+            uses[o] -= sum(1 for p in set(node.inputs) if owner[p] is o)
+            if uses[o] <= 2:  # its last reader(s), if ready, may now free it: re-score
+                for r in readers[o]:
+                    if r not in done and waiting[r] == 0:
+                        push(r)
+        for c in consumers[node]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                push(c)
+    return _views_just_in_time(result)
+
+
+def _views_just_in_time(order: list[Node]) -> list[Node]:
+    """The same order with each view moved to just before its first reader. A view costs no
+    memory either way (its base is alive until its last reader anyway), and the code reads better
+    with ``W.T`` next to the product that uses it."""
+    deferred: set[Node] = set()
+    result: list[Node] = []
+
+    def place(node: Node) -> None:
+        for p in node.inputs:
+            if p in deferred:
+                deferred.discard(p)
+                place(p)
+        result.append(node)
+
+    for node in order:
+        if node.inputs and node.op.name in VIEWS:
+            deferred.add(node)
+        else:
+            place(node)
+    for node in order:  # views that are outputs themselves, or read by nothing scheduled
+        if node in deferred:
+            deferred.discard(node)
+            place(node)
+    return result
