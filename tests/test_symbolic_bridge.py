@@ -188,6 +188,15 @@ def test_booleans_read_as_zero_or_one_in_arithmetic_and_casts_truncate():
     assert gd.to_sympy(gd.cast(x, "bool")) == sp.Ne(s, 0)
 
 
+def test_symbols_are_real_unless_asked_otherwise():
+    x = gd.scalar("x")
+    s = sp.Symbol("x", real=True)
+    expr = gd.to_sympy(gd.abs(x) * 2)
+    assert expr == 2 * sp.Abs(s) and sp.diff(expr, s) == 2 * sp.sign(s)
+    assert input_symbols(x)[x] == s and input_symbols(x, real=False)[x] == sp.Symbol("x")
+    assert gd.to_sympy(gd.exp(x), real=False) == sp.exp(sp.Symbol("x"))
+
+
 def test_constants_read_exactly():
     x = gd.scalar("x")
     s = sp.Symbol("x", real=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from graphdl.ir.graph import count_nodes
 from graphdl.ir.node import Node
-from graphdl.ir.walk import graph_inputs
+from graphdl.ir.walk import graph_inputs, toposort
 from graphdl.ops.leaves import scalar
 from graphdl.symbolic.graph_to_sympy import SymbolicError, input_symbols, sympy_module, to_sympy
 from graphdl.symbolic.report import Comparison
@@ -43,10 +43,12 @@ def compare(cost: Node | str | Any, wrt: Any = None, at: Mapping[Any, float] | N
     """
     sp = sympy_module()
     _warm_up(sp)
-    problem = _Problem.make(sp, cost, wrt)
+    problem = _Problem.make(sp, cost, wrt, symbolic)
     points = problem.points(at or {}, n_points, seed, spread)
     report: dict[str, Any] = {
-        "expression": str(problem.expr), "wrt": [str(s) for s in problem.wrt_symbols],
+        "expression": str(problem.expr) if problem.expr is not None else (
+            f"<graph {problem.cost.label()}, not converted to SymPy>"),
+        "wrt": [str(s) for s in problem.wrt_symbols],
         "at": {name: float(p[0]) for name, p in zip(problem.names, points)},
         "n_points": n_points,
     }
@@ -73,9 +75,9 @@ class _Problem:
         self.wrt_symbols = [symbols[inputs.index(w)] for w in wrt_nodes]
 
     @classmethod
-    def make(cls, sp: Any, cost: Any, wrt: Any) -> _Problem:
+    def make(cls, sp: Any, cost: Any, wrt: Any, symbolic: bool) -> _Problem:
         if isinstance(cost, Node):
-            return cls._from_graph(cost, wrt)
+            return cls._from_graph(cost, wrt, symbolic)
         if isinstance(cost, str):
             from graphdl.symbolic.parse import parse_expression
 
@@ -88,15 +90,15 @@ class _Problem:
         return cls(expr, graph, inputs, symbols, _pick(inputs, [s.name for s in symbols], wrt))
 
     @classmethod
-    def _from_graph(cls, cost: Node, wrt: Any) -> _Problem:
+    def _from_graph(cls, cost: Node, wrt: Any, symbolic: bool) -> _Problem:
         inputs = graph_inputs([cost])
         odd = [n for n in inputs if n.shape != ()] + ([cost] if cost.shape != () else [])
-        if odd or any(n.op.name == "shared" for n in _leaves(cost)):
+        if odd or any(n.op.name == "shared" for n in toposort([cost])):
             raise SymbolicError("compare: takes a scalar function of scalar inputs "
                                 f"({', '.join(n.label() for n in odd) or 'shared variables'} "
                                 "are not)")
-        table = input_symbols(cost)
-        expr = to_sympy(cost, elementwise=True)
+        table = input_symbols(cost)  # real symbols: see input_symbols for why
+        expr = to_sympy(cost, elementwise=True) if symbolic else None
         symbols = [table[n] for n in inputs]
         return cls(expr, cost, inputs, symbols, _pick(inputs, [s.name for s in symbols], wrt))
 
@@ -137,12 +139,6 @@ def _pick(inputs: list[Node], names: list[str], wrt: Any) -> list[Node]:
                                 f"variable of the function ({', '.join(names)})")
         chosen.append(inputs[names.index(name)])
     return chosen
-
-
-def _leaves(cost: Node) -> list[Node]:
-    from graphdl.ir.walk import toposort
-
-    return [n for n in toposort([cost]) if n.is_leaf]
 
 
 _warm: list[bool] = []

@@ -44,14 +44,15 @@ def sympy_module() -> Any:
 
 
 def to_sympy(outputs: Node | Iterable[Node], symbols: Mapping[Node, Any] | None = None,
-             elementwise: bool | None = None, max_elements: int = MAX_ELEMENTS) -> Any:
+             elementwise: bool | None = None, max_elements: int = MAX_ELEMENTS,
+             real: bool = True) -> Any:
     """The SymPy form of ``outputs`` (one expression, or a list for a list of outputs).
 
     ``elementwise=None`` picks the elementwise reading when the graph allows it, else the
     expanded one (``False`` forces expansion, ``True`` refuses it). ``symbols`` overrides the
     symbol of an input or shared variable (a SymPy symbol, or an array of them when expanded);
-    the default symbols are those of `input_symbols`. An op without a SymPy rule raises
-    `SymbolicError` naming it.
+    the default symbols are those of `input_symbols` (``real`` is passed on). An op without a
+    SymPy rule raises `SymbolicError` naming it.
     """
     single = isinstance(outputs, Node)
     outs = [outputs] if single else [as_node(o) for o in outputs]
@@ -59,7 +60,7 @@ def to_sympy(outputs: Node | Iterable[Node], symbols: Mapping[Node, Any] | None 
     reading = _choose_reading(order, elementwise)
     sp = sympy_module()
     given = dict(symbols or {})
-    defaults = input_symbols(outs, expanded=not reading, exclude=given)
+    defaults = input_symbols(outs, expanded=not reading, exclude=given, real=real)
     values: dict[Node, Any] = {}
     for node in order:
         if node.op.name in ("input", "shared"):
@@ -77,12 +78,17 @@ def to_sympy(outputs: Node | Iterable[Node], symbols: Mapping[Node, Any] | None 
 
 
 def input_symbols(outputs: Node | Iterable[Node], expanded: bool = False,
-                  exclude: Iterable[Node] = ()) -> dict[Node, Any]:
+                  exclude: Iterable[Node] = (), real: bool = True) -> dict[Node, Any]:
     """The default SymPy symbol of each input and shared variable of ``outputs``.
 
     A symbol takes the node's name when that is a plain identifier, else ``v<id>``; a repeated
-    name gets the id appended, so two inputs never share a symbol. Float inputs are real symbols
-    (so ``Abs(x)`` differentiates to ``sign(x)``), integer inputs integer ones. With
+    name gets the id appended, so two inputs never share a symbol. Integer inputs are integer
+    symbols, float inputs real ones: SymPy then differentiates ``Abs(x)`` to ``sign(x)`` (not
+    the complex formula with ``re`` and ``im``), and its derivatives stay small and fast (for
+    ``x -> tanh(a*x + b*x**2)`` nested 8 deep, sympy.diff takes 0.15 s with real symbols and
+    70 s with plain ones). ``real=False`` gives plain symbols: SymPy queries fewer assumptions
+    while it builds, which matters for very deep nestings (the same function nested 20 deep
+    takes minutes to build with real symbols, 0.1 s with plain ones). With
     ``expanded=True`` each maps to an object array of element symbols, ``W_0_1`` for ``W[0, 1]``.
     Nodes in ``exclude`` get no entry (but still reserve their names).
     """
@@ -100,7 +106,7 @@ def input_symbols(outputs: Node | Iterable[Node], expanded: bool = False,
         if node in skipped:
             continue
         assumptions = ({"integer": True} if node.dtype.kind in "iu" else
-                       {} if node.dtype.kind == "b" else {"real": True})
+                       {"real": True} if real and node.dtype.kind == "f" else {})
         if not expanded:
             table[node] = sp.Symbol(name, **assumptions)
             continue

@@ -47,9 +47,10 @@ def allowed_functions() -> dict[str, Any]:
 
 
 def parse_expression(text: str) -> tuple[Any, dict[str, Any]]:
-    """``(expr, symbols)``: the SymPy expression and its symbols by name (real symbols, so they
-    match the symbols `to_sympy` makes for float inputs). Raises `SymbolicError` for anything
-    outside the whitelist; nothing in ``text`` is executed as Python."""
+    """``(expr, symbols)``: the SymPy expression and its symbols by name. The symbols are real
+    (a typed formula is shallow, so SymPy's assumption queries stay cheap, and ``abs(x)`` then
+    differentiates to ``sign(x)``). Raises `SymbolicError` for anything outside the whitelist;
+    nothing in ``text`` is executed as Python."""
     sp = sympy_module()
     if not isinstance(text, str):
         raise SymbolicError(f"parse: expected a string, got {type(text).__name__}")
