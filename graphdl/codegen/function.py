@@ -8,9 +8,11 @@ as `GraphRuntimeError` naming the node, its operands' shapes and the user's line
 
 from __future__ import annotations
 
+import importlib
 import linecache
 import traceback
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ import numpy as np
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.names import comment_text, safe_identifier
 from graphdl.errors import GraphError, GraphRuntimeError, InputError, ShapeError
-from graphdl.ir.node import Node
+from graphdl.ir.node import Node, SharedBox
 from graphdl.ir.shapes import fmt_shape
 from graphdl.ir.walk import toposort
 from graphdl.ops import elementwise as ew
@@ -108,8 +110,11 @@ class Function:
             tb = tb.tb_next
         line = next((f.lineno for f in reversed(frames) if f.filename == self._filename), None)
         node = self._emitted.line_nodes.get(line) if line is not None else None
-        if node is None:
-            return GraphRuntimeError(f"function {self.name} failed: {type(exc).__name__}: {exc}")
+        if node is None:  # e.g. an unpickled copy: no graph, but the line's comment names the node
+            lines = self.source.splitlines()
+            at = f" at `{lines[line - 1].strip()}`" if line and line <= len(lines) else ""
+            return GraphRuntimeError(f"function {self.name} failed{at}: "
+                                     f"{type(exc).__name__}: {exc}")
         operands = []
         for parent in node.inputs:
             code = self._emitted.variables.get(parent, "?")
@@ -142,7 +147,18 @@ class Function:
                 raise ValueError(f"function: the outputs depend on input {node.label()} which is "
                                  "not in the inputs list")
 
+    def __reduce__(self) -> tuple:
+        """Pickle the generated source, hoisted constants, argument checks and the shared
+        variables' values *at pickling time*, not the graph; unpickling recompiles the source (on
+        a Dask worker, say). The copy owns its shared values: its updates never reach the
+        original, and the original's later changes never reach it. It has no graph (``inputs``,
+        ``outputs``, ``schedule`` are None), so its errors quote the failing line instead."""
+        return (_restore_function, (_portable_state(self),))
+
     def __repr__(self) -> str:
+        if self.schedule is None:
+            return (f"<graphdl.Function {self.name}: {len(self._checkers)} inputs, unpickled "
+                    "(source only, no graph)>")
         return (f"<graphdl.Function {self.name}: {len(self.inputs)} inputs, "
                 f"{len(self.outputs)} outputs, {len(self.update_values)} updates, "
                 f"{len(self.schedule)} nodes>")
@@ -198,6 +214,47 @@ def _schedule(nodes: list[Node]) -> list[Node]:
     return toposort(nodes)
 
 
+_PICKLE_FORMAT = 1  # bump when the pickled state changes: old pickles are refused, not misread
+
+
+def _portable_state(fn: Function) -> dict[str, Any]:
+    boxes = list({id(b): b for b in fn._shared_boxes + fn._update_boxes}.values())
+    where = {id(b): i for i, b in enumerate(boxes)}
+    namespace = fn._emitted.namespace
+    return {
+        "format": _PICKLE_FORMAT, "name": fn.name, "single": fn._single, "source": fn.source,
+        "function_name": fn._emitted.function_name,
+        "modules": {k: v.__name__ for k, v in namespace.items() if isinstance(v, ModuleType)},
+        "constants": {k: v for k, v in namespace.items() if not isinstance(v, ModuleType)},
+        "checkers": fn._checkers, "values": [b.value for b in boxes],
+        "shared": [where[id(b)] for b in fn._shared_boxes],
+        "updated": [where[id(b)] for b in fn._update_boxes],
+    }
+
+
+def _restore_function(state: dict[str, Any]) -> Function:
+    """Rebuild a pickled `Function` from its source (see `Function.__reduce__`)."""
+    global _compiled_count
+    if state.get("format") != _PICKLE_FORMAT:
+        raise ValueError(f"pickled graphdl function {state.get('name')!r} has format "
+                         f"{state.get('format')}; this graphdl reads format {_PICKLE_FORMAT}")
+    fn = Function.__new__(Function)
+    fn.name, fn._single = state["name"], state["single"]
+    fn.inputs = fn.outputs = fn.update_values = fn.schedule = None  # the graph does not travel
+    fn.shared = fn.shared_updated = fn.report = None
+    namespace = {k: importlib.import_module(m) for k, m in state["modules"].items()}
+    namespace.update(state["constants"])
+    fn._emitted = Emitted(state["source"], state["function_name"], namespace)
+    _compiled_count += 1
+    fn._filename = f"<graphdl:{fn.name}:{_compiled_count}>"
+    fn._function = _compile(fn._emitted, fn._filename)
+    fn._checkers = state["checkers"]
+    boxes = [SharedBox(value) for value in state["values"]]
+    fn._shared_boxes = [boxes[i] for i in state["shared"]]
+    fn._update_boxes = [boxes[i] for i in state["updated"]]
+    return fn
+
+
 def _compile(emitted: Emitted, filename: str):
     code = compile(emitted.source, filename, "exec")
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True),
@@ -211,7 +268,7 @@ class _InputCheck:
     """Converts and checks one argument before any computation runs."""
 
     def __init__(self, node: Node, schedule: Sequence[Node]) -> None:
-        self.node = node
+        self.shape = node.shape
         self.label = node.label()
         self.dtype = node.dtype
         self.ndim = node.ndim
@@ -232,13 +289,13 @@ class _InputCheck:
         extra = len(shape) - self.ndim
         if extra != 0 and not (extra > 0 and self.vectorizes):
             raise InputError(
-                f"input {self.label}: expected shape {fmt_shape(self.node.shape)} (rank "
+                f"input {self.label}: expected shape {fmt_shape(self.shape)} (rank "
                 f"{self.ndim}), received shape {fmt_shape(shape)} (rank {len(shape)})"
             )
         for axis, size in self.static:
             if shape[axis + extra] != size:
                 raise InputError(
-                    f"input {self.label}: expected shape {fmt_shape(self.node.shape)}, received "
+                    f"input {self.label}: expected shape {fmt_shape(self.shape)}, received "
                     f"{fmt_shape(shape)} (axis {axis} should be {size})"
                 )
         return value
