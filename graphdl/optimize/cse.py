@@ -72,11 +72,11 @@ def cse(outputs: Sequence[Node], order: Sequence[Node] | None = None
         if node.op is INPUT or node.op is SHARED:
             memo[node] = node
             continue
-        inputs = tuple(memo[p] for p in node.inputs)
+        inputs = tuple([memo[p] for p in node.inputs])
         key = node_key(node, inputs)
         found = table.get(key)
         if found is None:
-            found = table[key] = rebuild(node, inputs)
+            found = table[key] = node if inputs == node.inputs else rebuild(node, inputs)
         else:
             merged += 1
         memo[node] = found

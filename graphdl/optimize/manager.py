@@ -16,9 +16,11 @@ rounds is bounded, so optimization time is linear in graph size.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from graphdl.ir.node import Node
@@ -29,7 +31,26 @@ from graphdl.optimize.report import Report
 from graphdl.optimize.rewriter import rewrite_graph, topological
 from graphdl.optimize.schedule import peak_bytes, schedule
 
+
 # A pass: (outputs, their topological order, strict) -> (new outputs, fired, refused)
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while the passes run.
+
+    The passes allocate hundreds of thousands of small, long-lived objects (nodes, their tuples,
+    memo entries), and each allocation burst triggers full collections that walk the whole heap:
+    on a 10^5-node graph that doubles the optimization time. Graphs are acyclic, so reference
+    counting frees what the passes drop; anything else waits for the next collection.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 PassFn = Callable[[list[Node], list[Node], bool], tuple[list[Node], Counter, Counter]]
 
 
@@ -75,6 +96,12 @@ def optimize(outputs: Node | Sequence[Any], passes: Sequence[str] | None = None,
     unknown = [n for n in names if n not in PASSES and n not in FINAL_PASSES]
     if unknown:
         raise ValueError(f"optimize: unknown pass(es) {unknown}; known: {sorted(PASSES)}")
+    with _collector_paused():
+        return _optimize(outs, single, names, max_rounds, strict)
+
+
+def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds: int,
+              strict: bool) -> tuple[Node | list[Node], Report]:
     start = time.perf_counter()
     order = topological(outs)
     report = Report(nodes_before=len(order))

@@ -131,7 +131,8 @@ class Rewriter:
         for node in order if order is not None else topological(outputs):
             if node in memo:
                 continue
-            new = rebuild(node, tuple(memo[p] for p in node.inputs))
+            inputs = tuple([memo[p] for p in node.inputs])
+            new = node if inputs == node.inputs else rebuild(node, inputs)  # == is identity here
             final = self._simplify(new)
             memo[node] = final
             memo[final] = final
