@@ -33,6 +33,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                              "0 keeps the library's default)")
     parser.add_argument("--out", default="out/train", help="output folder (default out/train)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
+    parser.add_argument("--scheduler", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="train data-parallel on the Dask scheduler at ADDRESS "
+                             "(tcp://host:8786), or on a local cluster when no address is "
+                             "given; see docs/distributed.md")
     parser.set_defaults(run=run)
 
 
@@ -45,5 +49,10 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, l2=args.l2, patience=args.patience, seed=args.seed,
         out=args.out, dtype=args.dtype, augment=args.augment, threads=args.threads,
         verbose=not args.quiet)
+    if args.scheduler is not None:
+        from graphdl.distributed.train import run as run_distributed
+
+        run_distributed(options, args.scheduler)
+        return 0
     run_job(options)
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -107,13 +108,19 @@ def blas_threads(threads: int | None):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def run(options: TrainOptions, stream: IO[str] | None = None) -> JobResult:
-    """Train, evaluate on the test split, write the outputs; print a summary to ``stream``."""
+def run(options: TrainOptions, stream: IO[str] | None = None,
+        make_classifier: Callable[..., Classifier] = Classifier) -> JobResult:
+    """Train, evaluate on the test split, write the outputs; print a summary to ``stream``.
+
+    ``make_classifier`` takes `Classifier`'s arguments; ``graphdl train --scheduler`` passes
+    one that trains data-parallel on a Dask cluster (`graphdl.distributed`).
+    """
     with blas_threads(options.threads):
-        return _run(options, stream)
+        return _run(options, stream, make_classifier)
 
 
-def _run(options: TrainOptions, stream: IO[str] | None) -> JobResult:
+def _run(options: TrainOptions, stream: IO[str] | None,
+         make_classifier: Callable[..., Classifier]) -> JobResult:
     say = (lambda text: print(text, file=stream, flush=True)) if options.verbose else (
         lambda text: None)
     spec = resolve(options.model)
@@ -130,8 +137,8 @@ def _run(options: TrainOptions, stream: IO[str] | None) -> JobResult:
     optimizer = optim.get(settings["optimizer"], settings["lr"])
     loss_kw = {"loss": spec.loss} if spec.loss is not None else {}
     tick = time.perf_counter()
-    clf = Classifier(model, optimizer, n_features, l2=settings["l2"], dtype=options.dtype,
-                     **loss_kw)
+    clf = make_classifier(model, optimizer, n_features, l2=settings["l2"], dtype=options.dtype,
+                          **loss_kw)
     compile_seconds = time.perf_counter() - tick
     augment = (compose(random_shift, lambda xb, rng: gaussian_noise(xb, rng, std=0.02))
                if options.augment else None)
