@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 import graphdl as gd
+
+pytest.importorskip("distributed")  # graphdl.distributed needs Dask (the test extra has it)
+
 from graphdl.distributed import explicit_function, params_as_inputs, substitute
 from graphdl.distributed.shards import Partial, combine, finish, run_shard, tree_reduce
 
