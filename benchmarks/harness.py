@@ -110,12 +110,20 @@ def pytensor_note(fn: Any) -> str:
 
 
 def versions() -> dict[str, str]:
-    """Versions of everything that may have been measured, for the JSON record."""
+    """Versions of everything that may have been measured, for the JSON record.
+
+    Read from package metadata, so the parent process need not import the peers.
+    """
+    from importlib import metadata
+
     out = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("graphdl", "torch", "jax", "pytensor", "sympy", "threadpoolctl"):
-        mod = sys.modules.get(name)
-        if mod is not None:
-            out[name] = str(getattr(mod, "__version__", "?"))
+    for name in ("graphdl", "torch", "jax", "jaxlib", "pytensor", "sympy", "threadpoolctl"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            mod = sys.modules.get(name)
+            if mod is not None:
+                out[name] = str(getattr(mod, "__version__", "unknown"))
     return out
 
 
@@ -126,7 +134,8 @@ def versions() -> dict[str, str]:
 def thread_limit(n: int) -> Iterator[str]:
     """Limit every BLAS/OpenMP pool in the process (and torch's own pool) to ``n`` threads.
 
-    Yields a note for the things that cannot be limited after start-up (XLA's CPU pool).
+    XLA's pool is out of threadpoolctl's reach; :func:`pin_to_cpus` limits it. Yields a
+    note when the limit could not be applied.
     """
     notes = []
     torch = sys.modules.get("torch")

@@ -47,10 +47,12 @@ def lecture_value_only():
     return "f(x1, x2)", [gd.log(x1) + x1 * x2 - gd.sin(x2)]
 
 
-def small_mlp(batch: int = 2, sizes: tuple[int, ...] = (3, 3, 2)):
+def small_mlp(batch: int = 2, sizes: tuple[int, ...] = (3, 3, 2), labels: str = "indices"):
+    """A tanh MLP's mean cross-entropy and its gradients. SymPy has no form for picking by
+    integer labels, so ``labels="one-hot"`` writes the loss as -sum(Y * log_softmax) / batch
+    with a one-hot float matrix Y, for the SymPy column."""
     rng = np.random.default_rng(0)
     X = gd.matrix("X", shape=(batch, sizes[0]))
-    y = gd.vector("y", shape=(batch,), dtype="int64")
     params = []
     h = X
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
@@ -60,8 +62,15 @@ def small_mlp(batch: int = 2, sizes: tuple[int, ...] = (3, 3, 2)):
         h = h @ W + c
         if i < len(sizes) - 2:
             h = gd.tanh(h)
-    loss = -gd.take_along_axis(gd.log_softmax(h, axis=1), y[:, None], axis=1).mean()
-    return f"MLP {sizes}, batch {batch}: loss and gradients", [loss, *gd.grad(loss, params)]
+    log_p = gd.log_softmax(h, axis=1)
+    if labels == "one-hot":
+        Y = gd.matrix("Y", shape=(batch, sizes[-1]))
+        loss = -gd.sum(Y * log_p) / batch
+    else:
+        y = gd.vector("y", shape=(batch,), dtype="int64")
+        loss = -gd.take_along_axis(log_p, y[:, None], axis=1).mean()
+    title = f"MLP {sizes}, batch {batch}, {labels} labels: loss, grads"
+    return title, [loss, *gd.grad(loss, params)]
 
 
 def nested(depth: int):
@@ -82,7 +91,7 @@ def sympy_counts(outputs) -> tuple[int, int] | None:
     try:
         exprs = to_sympy(outputs)
     except Exception as exc:  # noqa: BLE001 - report what SymPy could not take
-        print(f"    (sympy: {type(exc).__name__}: {exc})")
+        print(f"    (sympy: {type(exc).__name__}: {str(exc)[:70]})")
         return None
     flat = []
     for e in exprs:
@@ -97,16 +106,18 @@ def sympy_counts(outputs) -> tuple[int, int] | None:
 
 def counts() -> None:
     print("Operations (non-leaf nodes; SymPy: count_ops) as written and optimized\n")
-    print(f"{'graph':<44} {'graphdl':>15} {'sympy':>17}")
-    print(f"{'':<44} {'written -> opt':>15} {'tree -> cse':>17}")
-    for build in (lecture_value_only, lecture, small_mlp, lambda: nested(3), lambda: nested(6)):
+    print(f"{'graph':<56} {'graphdl':>15} {'sympy':>17}")
+    print(f"{'':<56} {'written -> opt':>15} {'tree -> cse':>17}")
+    workloads = (lecture_value_only, lecture, small_mlp, lambda: small_mlp(labels="one-hot"),
+                 lambda: nested(3), lambda: nested(6))
+    for build in workloads:
         title, outputs = build()
         before = operations(outputs)
         optimized, _ = gd.optimize(outputs)
         after = operations(optimized)
         sym = sympy_counts(outputs)
         sym_text = f"{sym[0]:>7} -> {sym[1]:<6}" if sym else "n/a"
-        print(f"{title:<44} {before:>6} -> {after:<6} {sym_text:>17}")
+        print(f"{title:<56} {before:>6} -> {after:<6} {sym_text:>17}")
 
 
 # --- scale -----------------------------------------------------------------------------------------
