@@ -369,3 +369,16 @@ def test_deep_graph_does_not_hit_the_recursion_limit():
     out, report = gd.optimize(chain(3000))  # a path 12 000 nodes deep
     assert report.fired("x * 1 -> x") == 3000
     assert gd.function([toposort([out])[0]], out)(np.zeros(4)).shape == (4,)
+
+
+def test_reciprocal_of_integers_is_a_float_so_the_mean_seed_folds():
+    # 1 / x is true division: the static dtype said int64 while the code computed 0.5, which
+    # kept the optimizer from folding the 1/n of every mean's gradient
+    i = gd.vector("i", 2, dtype="int64")
+    r = gd.reciprocal(i)
+    assert r.dtype == np.float64 and gd.reciprocal(gd.constant(2)).dtype == np.float64
+    np.testing.assert_array_equal(gd.function([i], r)(np.array([2, 4])), [0.5, 0.25])
+    x = gd.matrix("x", (2, 2))
+    grad = gd.grad(gd.sum(x) / 2, x)
+    out, _ = gd.optimize(grad)
+    assert out.op.name == "constant" and np.all(out.attrs["value"] == 0.5)

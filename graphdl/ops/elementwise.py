@@ -265,6 +265,8 @@ NEGATIVE = elementwise_op("negative", "-{0}", np.negative, lambda n, i: -1,
 RECIPROCAL = _unary("reciprocal", "1 / {0}", np.reciprocal,
                     lambda n: negative(square(n)), None)
 RECIPROCAL.sympy = lambda sp, a, at: 1 / a[0]
+RECIPROCAL.infer = lambda inputs, attrs: (  # "1 / x" is true division: integers give floats
+    inputs[0].shape, np.true_divide.resolve_dtypes((int, _ufunc_operand(inputs[0]), None))[-1])
 EXP = _unary("exp", "np.exp({0})", np.exp, lambda n: n, "exp")
 LOG = _unary("log", "np.log({0})", np.log, lambda n: reciprocal(_x(n)), "log")
 LOG1P = _unary("log1p", "np.log1p({0})", np.log1p, lambda n: reciprocal(add(1, _x(n))), None)
