@@ -382,3 +382,15 @@ def test_reciprocal_of_integers_is_a_float_so_the_mean_seed_folds():
     grad = gd.grad(gd.sum(x) / 2, x)
     out, _ = gd.optimize(grad)
     assert out.op.name == "constant" and np.all(out.attrs["value"] == 0.5)
+
+
+def test_cli_prints_report_and_both_codes(capsys):
+    from graphdl.cli.main import main
+
+    assert main(["optimize"]) == 0
+    out = capsys.readouterr().out
+    assert "def as_written(x1, x2):" in out and "def optimized(x1, x2):" in out
+    assert "np.float64(1.0) * x2" in out and "optimize: 17 -> 11 nodes" in out
+    assert main(["optimize", "--example", "naive-xent", "--no-code"]) == 0
+    out = capsys.readouterr().out
+    assert "def " not in out and "log(softmax(z)[y]) -> log_softmax(z)[y] (1)" in out

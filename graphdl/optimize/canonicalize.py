@@ -275,7 +275,7 @@ def _negated_constant(c: Node) -> Node | None:
     else:
         return None
     if c.attrs["weak"]:
-        return constant(-v)
+        return constant(-v) if isinstance(v, float) or abs(v) < 2**62 else None
     return constant(np.negative(v), dtype=c.dtype)
 
 
