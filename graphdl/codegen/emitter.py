@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from graphdl.codegen import runtime
+from graphdl.codegen.inplace import plan_inplace
 from graphdl.codegen.names import Namer, comment_text
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
@@ -81,8 +82,13 @@ def emit_function(
     outputs: Sequence[Node],
     updates: Sequence[Node],
     title: str = "",
+    update_targets: Sequence[Node] = (),
 ) -> Emitted:
-    """Source of ``def name(*params): ... return (outputs...), (updates...)``."""
+    """Source of ``def name(*params): ... return (outputs...), (updates...)``.
+
+    With ``update_targets`` (the shared variable each update value is for), statements reuse dead
+    buffers and update state in place where `graphdl.codegen.inplace` proves it invisible.
+    """
     namer = Namer()
     namespace: dict[str, Any] = {"np": np, "_rt": runtime}
     attrs = _Attrs(namespace)
@@ -93,6 +99,8 @@ def emit_function(
         expr[node] = namer.name(node.name, prefix)
         param_names.append(expr[node])
 
+    plan = plan_inplace(schedule, outputs, updates, update_targets)
+    schedule = plan.schedule
     last_use = _last_uses(schedule, outputs, updates)
     lines = [f"def {name}({', '.join(param_names)}):"]
     if title:
@@ -105,7 +113,11 @@ def emit_function(
             continue
         args = [expr[p] for p in node.inputs]
         rendered = {k: attrs.render(v) for k, v in node.attrs.items()}
-        code = node.op.emit_expr(args, rendered)
+        target = plan.writes_into.get(node)
+        if target is not None:
+            code = node.op.emit_into(args, out=expr[target])
+        else:
+            code = node.op.emit_expr(args, rendered)
         var = namer.name(node.name)
         expr[node] = var
         lines.append(f"    {var} = {code}  # {_describe(node, var)}")

@@ -68,6 +68,7 @@ class Function:
         self._emitted = emit_function(
             self.name, self.inputs + self.shared, self.schedule, self.outputs,
             self.update_values, title=f"graphdl function {comment_text(name or self.name)}",
+            update_targets=self.shared_updated,
         )
         self._function = _compile(self._emitted, self._filename)
         self._checkers = [_InputCheck(x, self.schedule) for x in self.inputs]

@@ -339,6 +339,23 @@ CLIP = elementwise_op("clip", "np.clip({0}, {1}, {2})", None, _clip_partial,
 CLIP.infer = _promoting_infer("clip", 0)
 
 
+# --- writing into existing buffers (see graphdl.codegen.inplace) ---------------------------------
+for _op, _ufunc in [
+    (ADD, "add"), (SUBTRACT, "subtract"), (MULTIPLY, "multiply"), (DIVIDE, "divide"),
+    (POWER, "power"), (MAXIMUM, "maximum"), (MINIMUM, "minimum"), (NEGATIVE, "negative"),
+    (RECIPROCAL, None), (EXP, "exp"), (LOG, "log"), (LOG1P, "log1p"), (EXPM1, "expm1"),
+    (SQRT, "sqrt"), (SQUARE, "square"), (ABS, "absolute"), (SIN, "sin"), (COS, "cos"),
+    (TAN, "tan"), (TANH, "tanh"),
+]:
+    _arity = 2 if _op.emit.count("{1}") else 1
+    _args = ", ".join(f"{{{i}}}" for i in range(_arity))
+    _op.inplace = (f"np.{_ufunc}({_args}, out={{out}})" if _ufunc
+                   else "np.divide(1, {0}, out={out})")
+RELU.inplace = "np.maximum({0}, 0, out={out})"
+CLIP.inplace = "np.clip({0}, {1}, {2}, out={out})"
+STOP_GRADIENT.view = True
+
+
 # --- public constructors ---------------------------------------------------------------------
 def _binary(op: Op) -> Callable[[Any, Any], Node]:
     def build(x: Any, y: Any) -> Node:

@@ -235,3 +235,6 @@ ONE_HOT = Op("one_hot", _one_hot_infer,
 def one_hot(labels: Any, depth: int, dtype: Any = "float64") -> Node:
     """Rows of zeros with a one at each label; labels outside [0, depth) give all-zero rows."""
     return apply(ONE_HOT, labels, depth=int(depth), dtype=np.dtype(dtype).name)
+
+
+GETITEM.view = True  # basic indexing returns a view of the operand

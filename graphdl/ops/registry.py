@@ -6,6 +6,9 @@ An op definition gives, side by side,
 - ``emit(args, attrs) -> str``: the NumPy expression computing it (``args`` are variable names);
 - ``jvp(node, tangents) -> Node | None``: forward-mode rule (tangents are nodes or None for zero);
 - ``vjp(node, cotangent) -> list[Node | None]``: reverse-mode rule, one entry per input;
+- ``inplace``: optionally, the same computation written into an existing buffer ``{out}``, and
+  ``view``: whether the result may share memory with the first operand (both used by
+  `graphdl.codegen.inplace` to reuse buffers safely);
 - ``sympy``: how the op reads in SymPy (a function ``(sympy_module, args, attrs) -> expr``);
   elementwise ops get one SymPy expression per operand, other ops get NumPy object arrays of
   SymPy expressions and return one (`graphdl.symbolic` does the broadcasting and the walking).
@@ -48,6 +51,8 @@ class Op:
     zero_derivative: bool = False
     doc: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    inplace: str | None = None  # template writing the result into ``{out}`` (buffer reuse)
+    view: bool = False  # the result may share memory with the first operand
 
     def __post_init__(self) -> None:
         if self.name in REGISTRY:
@@ -58,6 +63,10 @@ class Op:
         if isinstance(self.emit, str):
             return self.emit.format(*args, **{k: repr(v) for k, v in attrs.items()})
         return self.emit(args, attrs)
+
+    def emit_into(self, args: Sequence[str], out: str) -> str:
+        """The expression that computes the result into the existing array ``out``."""
+        return self.inplace.format(*args, out=out)
 
     @property
     def differentiable(self) -> bool:

@@ -324,3 +324,8 @@ def zeros_like(x: Node, dtype: Any = None) -> Node:
     if None not in x.shape:
         return constant(np.zeros(x.shape, dtype=dtype))
     return apply(ZEROS_LIKE, x, dtype=dtype.name)
+
+
+for _view_op in (RESHAPE, RESHAPE_LIKE, TRANSPOSE, EXPAND_DIMS, SQUEEZE, BROADCAST_TO,
+                 BROADCAST_LIKE, CONCAT_PIECE):
+    _view_op.view = True  # NumPy returns views: their buffers are never written into

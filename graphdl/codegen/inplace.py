@@ -1,0 +1,127 @@
+"""Buffer reuse: which statements may write their result into an existing array.
+
+Hand-written NumPy reuses memory (``h *= mask``, ``W -= lr * g``); generated code should too, or a
+training step allocates a fresh array per statement and peak memory grows with the graph. Two
+kinds of reuse are planned here, both only where they are provably invisible:
+
+- **dead temporaries**: an elementwise node whose operand is an intermediate array that nobody reads
+  afterwards (neither it nor any view of it), with the same dtype and, as far as static shapes can
+  prove, the same shape as the result, computes into that operand (``np.add(v3, b, out=v3)``);
+- **shared state**: an update ``W <- f(W, ...)`` computed by an elementwise op writes into ``W``'s
+  own buffer, after every other reader of ``W`` (update statements move to the end of the schedule,
+  which is always a valid order since nothing but the return reads them). Updates still all read
+  the old values: an in-place write is kept only when nothing after it reads the variable.
+
+An op opts in by giving ``Op.inplace``, a template with ``{out}``; ``Op.view`` marks ops whose result
+may share memory with their first operand (transpose, reshape, basic indexing...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from graphdl.ir.node import Node
+from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+
+
+@dataclass
+class Plan:
+    schedule: list[Node]
+    writes_into: dict[Node, Node]  # node -> the node whose buffer receives its result
+
+
+def _is_leaf(node: Node) -> bool:
+    return node.op is INPUT or node.op is SHARED or node.op is CONSTANT
+
+
+def _alias_roots(schedule: Sequence[Node]) -> dict[Node, Node]:
+    """The array each node's value may share memory with (itself unless it is a view)."""
+    root: dict[Node, Node] = {}
+    for node in schedule:
+        if getattr(node.op, "view", False) and node.inputs:
+            root[node] = root.get(node.inputs[0], node.inputs[0])
+        else:
+            root[node] = node
+    return root
+
+
+def _same_runtime_shape(target: Node, node: Node) -> bool:
+    """Can static shapes prove that ``target`` has exactly the shape of ``node``'s result?"""
+    if target.ndim != node.ndim or target.ndim == 0:
+        return False
+    for axis, (td, nd) in enumerate(zip(target.shape, node.shape)):
+        if td is not None and td == nd:
+            continue
+        if td is None and nd is None:
+            # the result's size is the target's unless another operand could stretch it
+            for other in node.inputs:
+                if other is target:
+                    continue
+                from_end = node.ndim - axis
+                if other.ndim >= from_end and other.shape[-from_end] != 1:
+                    return False
+            continue
+        return False
+    return True
+
+
+def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Sequence[Node],
+                 targets: Sequence[Node]) -> Plan:
+    """The statement order and the buffer each statement may write into."""
+    root = _alias_roots(schedule)
+    returned = set(outputs)
+    returned_roots = {root.get(n, n) for n in outputs}
+    readers: dict[Node, int] = {}
+    for node in schedule:
+        for parent in node.inputs:
+            readers[parent] = readers.get(parent, 0) + 1
+    update_target: dict[Node, Node] = {}
+    for value, target in zip(updates, targets):
+        update_target.setdefault(value, target)
+
+    # Updates that could write into their own variable go last (nothing reads them but the return).
+    movable = [
+        n for n in schedule
+        if n in update_target and not _is_leaf(n) and n not in returned and not readers.get(n)
+        and update_target[n] in n.inputs and update_target[n] not in returned_roots
+        and n.op.inplace is not None and _writable(update_target[n], n)
+    ]
+    moved = set(movable)
+    order = [n for n in schedule if n not in moved] + movable
+    position = {n: i for i, n in enumerate(order)}
+
+    last_read: dict[Node, int] = {}  # alias root -> position of its last reader
+    for node in order:
+        for parent in node.inputs:
+            r = root.get(parent, parent)
+            last_read[r] = max(last_read.get(r, -1), position[node])
+    for node in list(outputs) + list(updates):
+        last_read[root.get(node, node)] = len(order)  # returned: alive to the end
+
+    writes: dict[Node, Node] = {}
+    for node in order:
+        if node.op.inplace is None or _is_leaf(node):
+            continue
+        here = position[node]
+        if node in moved:
+            target = update_target[node]
+            if last_read.get(target, -1) <= here:
+                writes[node] = target
+            continue
+        for operand in node.inputs:
+            if _is_leaf(operand) or root.get(operand) is not operand:
+                continue
+            if last_read.get(operand, -1) == here and _can_write(node, operand):
+                writes[node] = operand
+                break
+    return Plan(order, writes)
+
+
+def _writable(target: Node, node: Node) -> bool:
+    return target.dtype == node.dtype and target.shape == node.shape and None not in target.shape
+
+
+def _can_write(node: Node, target: Node) -> bool:
+    return (node.op.inplace is not None and target.dtype == node.dtype
+            and _same_runtime_shape(target, node))

@@ -1,0 +1,82 @@
+"""Buffer reuse must be invisible: results equal a run without it, updates read old values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphdl as gd
+
+
+def test_sgd_updates_write_into_the_parameters_and_stay_correct():
+    rng = np.random.default_rng(0)
+    X = gd.matrix("X", shape=(None, 4))
+    W = gd.shared(rng.normal(size=(4, 3)), name="W")
+    b = gd.shared(np.zeros(3), name="b")
+    loss = gd.tanh(X @ W + b).sum()
+    gW, gb = gd.grad(loss, [W, b])
+    step = gd.function([X], loss, updates={W: W - 0.1 * gW, b: b - 0.1 * gb})
+    assert "out=W)" in step.source and "out=b)" in step.source
+    W0, b0 = W.get_value(), b.get_value()
+    data = rng.normal(size=(5, 4))
+    t = np.tanh(data @ W0 + b0)
+    expected_gW = data.T @ (1 - t**2)
+    step(data)
+    np.testing.assert_allclose(W.get_value(), W0 - 0.1 * expected_gW, rtol=1e-12)
+    np.testing.assert_allclose(b.get_value(), b0 - 0.1 * (1 - t**2).sum(0), rtol=1e-12)
+
+
+def test_updates_that_read_each_other_still_see_old_values():
+    a = gd.shared(np.array([1.0, 2.0]), name="a")
+    b = gd.shared(np.array([10.0, 20.0]), name="b")
+    step = gd.function([], None, updates={a: a + b, b: b + a})
+    step()
+    np.testing.assert_array_equal(a.get_value(), [11.0, 22.0])
+    np.testing.assert_array_equal(b.get_value(), [11.0, 22.0])
+    step()
+    np.testing.assert_array_equal(a.get_value(), [22.0, 44.0])
+    np.testing.assert_array_equal(b.get_value(), [22.0, 44.0])
+
+
+def test_returned_views_of_state_are_not_overwritten():
+    W = gd.shared(np.arange(6.0).reshape(2, 3), name="W")
+    fn = gd.function([], W.T, updates={W: W - 1})
+    first = fn()
+    np.testing.assert_array_equal(first, np.arange(6.0).reshape(2, 3).T)
+    second = fn()
+    np.testing.assert_array_equal(first, np.arange(6.0).reshape(2, 3).T)  # unchanged
+    np.testing.assert_array_equal(second, np.arange(6.0).reshape(2, 3).T - 1)
+
+
+def test_returned_update_value_does_not_alias_the_state():
+    w = gd.shared(np.zeros(3), name="w")
+    new = w + 1
+    fn = gd.function([], new, updates={w: new})
+    first = fn()
+    second = fn()
+    np.testing.assert_array_equal(first, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(second, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])
+
+
+def test_temporaries_read_twice_are_not_reused_too_early():
+    x = gd.vector("x", 4)
+    h = gd.exp(x)  # read by two consumers
+    y = gd.sin(h) + gd.cos(h) * h
+    fn = gd.function([x], y, optimize=False)
+    values = np.linspace(-1, 1, 4)
+    e = np.exp(values)
+    np.testing.assert_allclose(fn(values), np.sin(e) + np.cos(e) * e, rtol=1e-14)
+
+
+def test_batch_sized_temporaries_are_reused_only_when_shapes_are_provably_equal():
+    X = gd.matrix("X", shape=(None, 3))
+    v = gd.matrix("v", shape=(None, 1))  # may stretch X's columns
+    out = gd.exp(X) + v
+    fn = gd.function([X, v], out, optimize=False)
+    assert "out=" not in fn.source.split("# add")[0].splitlines()[-1]
+    X0, v0 = np.ones((2, 3)), np.full((2, 1), 2.0)
+    np.testing.assert_allclose(fn(X0, v0), np.exp(X0) + v0)
+    row = gd.vector("row", 3)
+    fn2 = gd.function([X, row], gd.exp(X) + row, optimize=False)
+    assert "np.add(" in fn2.source and "out=" in fn2.source
+    np.testing.assert_allclose(fn2(X0, np.arange(3.0)), np.exp(X0) + np.arange(3.0))
