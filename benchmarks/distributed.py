@@ -23,10 +23,14 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# This file is named like the `distributed` package: take its folder off the path (so that
+# `import distributed` finds Dask's), and measure the graphdl of this checkout.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
 
 import dask.array as da  # noqa: E402
-from dask.distributed import Client, LocalCluster, wait  # noqa: E402
+from dask.distributed import Client, LocalCluster  # noqa: E402
 
 import graphdl as gd  # noqa: E402
 from graphdl import nn, optim  # noqa: E402
@@ -77,18 +81,19 @@ def part1(sizes, chunk: int, repeats: int) -> None:
     try:
         for workers in (1, 2):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None)
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:0")
             clusters[workers] = (cluster, Client(cluster, set_as_default=False))
         for n in sizes:
             reps = -(-n // len(y0))
             X, y = np.tile(X0, (reps, 1))[:n], np.tile(y0, reps)[:n]
             want_value, want = local_chunked(sharded, X, y, chunk)
-            rates = [n / median_time(lambda: local_chunked(sharded, X, y, chunk), repeats)]
+            rates = [n / median_time(lambda X=X, y=y: local_chunked(sharded, X, y, chunk),
+                                     repeats)]
             for workers in (1, 2):
                 client = clusters[workers][1]
                 Xd = client.persist(da.from_array(X, chunks=(chunk, 64)))
                 yd = client.persist(da.from_array(y, chunks=chunk))
-                wait([Xd, yd])
+                client.gather(client.compute([Xd.sum(), yd.sum()]))  # data on the workers
 
                 def run(client=client, Xd=Xd, yd=yd):
                     return client.compute(sharded.lazy(Xd, yd)).result()
@@ -113,7 +118,7 @@ def part2(batches, steps: int) -> None:
     print("| batch | local step | data-parallel, 2 workers | overhead | ratio |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         for batch in batches:
             def build(cls, **extra):
                 model = mlp(64, 10, np.random.default_rng(0))
@@ -128,8 +133,9 @@ def part2(batches, steps: int) -> None:
                 parallel.train_step(xb, yb, *masks)
             assert all(np.allclose(a.get_value(), b.get_value(), rtol=1e-9, atol=1e-12)
                        for a, b in zip(local.params, parallel.params))
-            t_local = median_time(lambda: local.train_step(xb, yb, *masks), steps)
-            t_dp = median_time(lambda: parallel.train_step(xb, yb, *masks), steps)
+            args = (xb, yb, *masks)
+            t_local = median_time(lambda step=local.train_step, a=args: step(*a), steps)
+            t_dp = median_time(lambda step=parallel.train_step, a=args: step(*a), steps)
             print(f"| {batch} | {t_local * 1e3:.2f} ms | {t_dp * 1e3:.2f} ms | "
                   f"{(t_dp - t_local) * 1e3:+.2f} ms | {t_dp / t_local:.2f}x |", flush=True)
 

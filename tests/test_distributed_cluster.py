@@ -1,6 +1,6 @@
-"""graphdl on a real Dask cluster: a LocalCluster of 2 worker processes (1 thread each, loopback
-only, no dashboard) started once for this module. Every result is compared with the same
-computation on one machine."""
+"""graphdl on a real Dask cluster: a LocalCluster of 2 worker processes (1 thread each, every
+port on loopback and chosen free) started once for this module. Every result is compared with
+the same computation on one machine."""
 
 from __future__ import annotations
 
@@ -16,25 +16,25 @@ import pytest
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-import dask
+import dask  # noqa: E402
 
-import graphdl as gd
-from graphdl import nn, optim
-from graphdl.cli.main import build_parser, main
-from graphdl.data import load_digits
-from graphdl.distributed import (
+import graphdl as gd  # noqa: E402
+from graphdl import nn, optim  # noqa: E402
+from graphdl.cli.main import build_parser, main  # noqa: E402
+from graphdl.data import load_digits  # noqa: E402
+from graphdl.distributed import (  # noqa: E402
     DataParallelClassifier,
     ShardedGradient,
     map_batches,
 )
-from graphdl.train.loop import Classifier
-from graphdl.train.models import mlp
+from graphdl.train.loop import Classifier  # noqa: E402
+from graphdl.train.models import mlp  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
     with cluster, distributed.Client(cluster) as c:
         yield c
 

@@ -16,7 +16,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--optimizer", default=None,
                         choices=["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
                                  "adam"], help="default: adam")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's, 0.001 for adam)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: the optimizer's, 0.001 for adam)")
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 150)")
     parser.add_argument("--batch-size", type=int, default=None, help="default 32")
     parser.add_argument("--l2", type=float, default=None,

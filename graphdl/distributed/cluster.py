@@ -26,8 +26,10 @@ def connect(address: str | None = None, n_workers: int | None = None,
         with Client(address) as client:
             yield client
         return
+    # Loopback only, and any free port: a local cluster is nobody else's business.
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                      processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+                      processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+                      ) as cluster, Client(cluster) as client:
         yield client
 
 

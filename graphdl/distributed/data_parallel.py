@@ -2,8 +2,8 @@
 
 One step of `DataParallelStep`:
 
-1. the driver sends the parameters' current values to every worker (``scatter``, a fresh key per
-   step: no worker can pick up an older step's values);
+1. the driver sends the parameters' current values along with the step's tasks, under a key
+   that is new every step, so no worker can pick up an older step's values;
 2. the minibatch is cut into one shard per worker; each worker runs the *same* compiled
    function ``f(*shard, *param_values) -> [outputs, gradients]`` (sent once, recompiled there);
 3. the shards' results are tree-reduced on the cluster into row-weighted means, which for a
@@ -26,7 +26,7 @@ import numpy as np
 
 from graphdl.codegen.function import function
 from graphdl.distributed.gradient import ShardedGradient, split_result
-from graphdl.distributed.shards import finish, run_shard, tree_reduce
+from graphdl.distributed.shards import finish, hold, run_shard, tree_reduce
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import SharedVariable, tensor
 from graphdl.optim.optimizers import Optimizer
@@ -72,9 +72,9 @@ class DataParallelStep:
 
     def compute(self, *batch: np.ndarray) -> tuple[Any, list[np.ndarray]]:
         """``(outputs, gradients)`` of one minibatch on the cluster, without updating."""
-        values = self.gradient.values()
-        # A list holding the list: scatter one object (all values) under one fresh key.
-        (param_values,) = self.client.scatter([values], broadcast=True, hash=False)
+        # This step's parameter values, uploaded once as a task of their own under a fresh key
+        # (pure=False): every shard's task reads them, and no later step can find them.
+        param_values = self.client.submit(hold, self.gradient.values(), pure=False)
         shards = _shards(batch, self.n_shards)
         parts = [self.client.submit(run_shard, self._function, self.gradient.reduction, shard,
                                     param_values, pure=False) for shard in shards]

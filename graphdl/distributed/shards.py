@@ -41,6 +41,11 @@ def run_shard(fn: Callable[..., Any], reduction: str, shard: Sequence[np.ndarray
     return Partial(rows, list(outputs))
 
 
+def hold(value: Any) -> Any:
+    """The identity, as a task: a value uploaded once, then read by other tasks."""
+    return value
+
+
 def combine(*parts: Partial) -> Partial:
     """The sum of partial results: one step of the tree reduction."""
     sums = list(parts[0].sums)
