@@ -22,15 +22,10 @@ import time
 from typing import Any
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # measure the graphdl of this checkout
-    sys.path.insert(0, REPO_ROOT)
-
-import graphdl as gd
-
 AT = {"x": 0.3, "a": 0.9, "b": 0.2}
 
 
-def nested(depth: int) -> tuple[gd.Node, gd.Node]:
+def nested(gd: Any, depth: int) -> tuple[Any, Any]:
     """The lecture's kind of nesting: each level reads the previous one twice."""
     x, a, b = gd.scalar("x"), gd.scalar("a"), gd.scalar("b")
     y = x
@@ -39,12 +34,13 @@ def nested(depth: int) -> tuple[gd.Node, gd.Node]:
     return y, x
 
 
-def measure(max_depth: int, points: int, budget: float) -> list[dict[str, Any]]:
+def measure(gd: Any, max_depth: int, points: int, budget: float) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     sympy_on, growth, last_seconds = True, None, None
-    gd.compare(nested(1)[0], n_points=10)  # one-time costs (imports, first lambdify) go here
+    measured: list[float] = []  # sympy.diff seconds per depth, while SymPy runs
+    gd.compare(nested(gd, 1)[0], n_points=10)  # one-time costs (imports, first lambdify) go here
     for depth in range(1, max_depth + 1):
-        cost, x = nested(depth)
+        cost, x = nested(gd, depth)
         start = time.perf_counter()
         report = gd.compare(cost, wrt=x, at=AT, n_points=points, symbolic=sympy_on)
         wall = time.perf_counter() - start
@@ -52,8 +48,8 @@ def measure(max_depth: int, points: int, budget: float) -> list[dict[str, Any]]:
         row.update(depth=depth, wall_seconds=wall, projected_sympy_diff_seconds=None)
         row.pop("expression")  # the tree grows as 2^depth: keep the table readable
         if report.symbolic:
-            if last_seconds:
-                growth = report.sympy_diff_seconds / last_seconds
+            measured.append(report.sympy_diff_seconds)
+            growth = _growth(measured)
             last_seconds = report.sympy_diff_seconds
             sympy_on = wall * max(growth or 2.0, 1.0) <= budget
         elif growth and last_seconds:
@@ -64,11 +60,21 @@ def measure(max_depth: int, points: int, budget: float) -> list[dict[str, Any]]:
     return rows
 
 
+def _growth(seconds: list[float], span: int = 4) -> float | None:
+    """sympy.diff's time ratio per level, averaged (geometrically) over the last ``span`` levels:
+    one ratio alone is at the mercy of a noisy neighbour on a shared machine."""
+    if len(seconds) <= span:
+        return None
+    return (seconds[-1] / seconds[-1 - span]) ** (1.0 / span)
+
+
 def _t(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds >= 365 * 86400:
+        return f"{seconds / (365 * 86400):.3g} years"
     if seconds >= 86400:
-        return f"{seconds / 86400:.3g} d"
+        return f"{seconds / 86400:.3g} days"
     if seconds >= 1:
         return f"{seconds:.3g} s"
     return f"{seconds * 1e3:.3g} ms"
@@ -103,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop measuring SymPy once a depth would take longer (seconds)")
     ap.add_argument("--json", metavar="PATH", help="also write every row to this JSON file")
     args = ap.parse_args(argv)
-    rows = measure(args.max_depth, args.points, args.budget)
+    if REPO_ROOT not in sys.path:  # measure the graphdl of this checkout
+        sys.path.insert(0, REPO_ROOT)
+    import graphdl as gd
+
+    rows = measure(gd, args.max_depth, args.points, args.budget)
     print(table(rows, args.points))
     if args.json:
         with open(args.json, "w") as out:

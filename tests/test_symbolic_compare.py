@@ -78,6 +78,17 @@ def test_compare_errors_name_the_problem():
         gd.compare(LECTURE, at={"z": 1.0})
     with pytest.raises(SymbolicError, match="scalar function of scalar inputs"):
         gd.compare(gd.sum(gd.vector("v", 3)))
+    x, y = gd.scalar("x"), gd.scalar("y")
+    with pytest.raises(SymbolicError, match="every op must be elementwise; .*expand_dims"):
+        gd.compare(gd.sum(gd.stack([x, y])))
+
+
+def test_compare_in_float32():
+    x, y = gd.scalar("x", "float32"), gd.scalar("y", "float32")
+    report = gd.compare(gd.tanh(x * y) + x ** 2, at={"x": 0.5, "y": 2.0}, n_points=100)
+    expected = [2.0 * (1 - np.tanh(1.0) ** 2) + 1.0, 0.5 * (1 - np.tanh(1.0) ** 2)]
+    np.testing.assert_allclose(report.grad_at_graphdl, expected, rtol=1e-6)
+    assert report.max_rel_diff <= 1e-6
 
 
 # --- expression swell: x -> tanh(a x + b x^2), nested ------------------------------------------

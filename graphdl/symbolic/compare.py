@@ -92,11 +92,17 @@ class _Problem:
     @classmethod
     def _from_graph(cls, cost: Node, wrt: Any, symbolic: bool) -> _Problem:
         inputs = graph_inputs([cost])
+        order = toposort([cost])
         odd = [n for n in inputs if n.shape != ()] + ([cost] if cost.shape != () else [])
-        if odd or any(n.op.name == "shared" for n in toposort([cost])):
+        if odd or any(n.op.name == "shared" for n in order):
             raise SymbolicError("compare: takes a scalar function of scalar inputs "
                                 f"({', '.join(n.label() for n in odd) or 'shared variables'} "
                                 "are not)")
+        blocker = next((n for n in order if not (n.is_leaf or n.op.elementwise)), None)
+        if blocker is not None:
+            raise SymbolicError(f"compare: evaluates the function at many points in one call, so "
+                                f"every op must be elementwise; {blocker.label()} "
+                                f"({blocker.op.name}, created at {blocker.origin}) is not")
         table = input_symbols(cost)  # real symbols: see input_symbols for why
         expr = to_sympy(cost, elementwise=True) if symbolic else None
         symbols = [table[n] for n in inputs]
@@ -112,11 +118,11 @@ class _Problem:
                                 f"of the function ({', '.join(self.names)})")
         rng = np.random.default_rng(seed)
         arrays = []
-        for name in self.names:
+        for name, node in zip(self.names, self.inputs):
             center = by_name.get(name, 1.0)
             values = center + spread * max(abs(center), 1.0) * rng.uniform(-1.0, 1.0, n)
             values[0] = center
-            arrays.append(values)
+            arrays.append(values.astype(node.dtype))
         return arrays
 
 
