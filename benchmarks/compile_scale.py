@@ -207,7 +207,10 @@ def run(cfg: Config) -> list[Result]:
                 rows.append(row)
                 # Cost grows faster than size for some compilers: predict 30x for 10x the ops.
                 if name in last and last[name] * 30 > left[name] and name not in stopped:
-                    stopped[name] = f"stopped: {last[name]:.3g} s at {n // 10:.0e} ops, over budget"
+                    stopped[name] = (
+                        f"not run: 30x its {last[name]:.3g} s at {n // 10:.0e} ops would pass "
+                        f"its {BUDGET[cfg.quick]:.0f} s budget"
+                    )
                 if name in stopped:
                     row.status, row.note = "skipped", stopped[name]
                     continue
