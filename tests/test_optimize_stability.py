@@ -183,3 +183,23 @@ def test_fused_ops_float32_and_second_derivatives():
     p /= p.sum(1, keepdims=True)
     expected = (p * v - p * (p * v).sum(1, keepdims=True)) / 4
     np.testing.assert_allclose(h, expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, axis, idx_shape", [((4, 5), 1, (4, 1)), ((5, 4), 0, (1, 4)),
+                                                   ((2, 3, 5), 2, (2, 3, 1)),
+                                                   ((4, 5), 1, (4, 2))])
+def test_fused_ops_agree_with_their_decomposition(shape, axis, idx_shape):
+    from graphdl.ops import fused
+
+    rng = np.random.default_rng(1)
+    z = gd.tensor("z", shape)
+    idx = gd.tensor("idx", idx_shape, dtype="int64")
+    g = gd.tensor("g", idx_shape)
+    fast = [fused.softmax_xent(z, idx, axis), fused.softmax_xent_grad(g, z, idx, axis)]
+    plain = [fused.decompose_xent(z, idx, axis), fused.decompose_xent_grad(g, z, idx, axis)]
+    args = (rng.standard_normal(shape) * 10, rng.integers(0, shape[axis], idx_shape),
+            rng.standard_normal(idx_shape))
+    got = gd.function([z, idx, g], fast, optimize=False)(*args)
+    expected = gd.function([z, idx, g], plain, optimize=False)(*args)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

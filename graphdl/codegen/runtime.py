@@ -75,17 +75,35 @@ def concat_piece(g: np.ndarray, axis: int, index: int, parts: list) -> np.ndarra
 
 def softmax_xent(z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
     """-log softmax(z)[idx] along ``axis``: logsumexp(z) - z[idx], shifted by the maximum."""
-    shifted = z - np.max(z, axis=axis, keepdims=True)
+    shifted = z - z.max(axis=axis, keepdims=True)
+    rows = _label_rows(shifted, idx, axis)
+    if rows is not None:  # (n, k) logits, one label per row: plain fancy indexing is faster
+        picked = shifted[rows, idx[:, 0]]
+        np.exp(shifted, out=shifted)
+        out = np.log(shifted.sum(axis=1))
+        out -= picked
+        return out[:, None]
     picked = np.take_along_axis(shifted, idx, axis=axis)
     np.exp(shifted, out=shifted)
-    out = np.log(np.sum(shifted, axis=axis, keepdims=True))
-    out -= picked
-    return out
+    return np.log(shifted.sum(axis=axis, keepdims=True)) - picked  # picked may be wider
 
 
 def softmax_xent_grad(g: np.ndarray, z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
     """softmax(z) * sum(g along axis) - g at idx: the gradient of ``softmax_xent``."""
-    p = softmax(z, axis)
+    p = z - z.max(axis=axis, keepdims=True)
+    np.exp(p, out=p)
+    p /= p.sum(axis=axis, keepdims=True)
+    rows = _label_rows(p, idx, axis)
+    if rows is not None:
+        if np.size(g) == 1:  # the 1/n of a mean: one number for every row
+            g = np.reshape(g, ())
+            p *= g
+            p[rows, idx[:, 0]] -= g
+        else:
+            g = np.broadcast_to(g, np.shape(idx))
+            p *= g
+            p[rows, idx[:, 0]] -= g[:, 0]
+        return p
     g = np.broadcast_to(g, np.shape(idx))
     if np.shape(idx)[axis] == 1:  # one label per row: sum(g) along axis is g itself
         p *= g
@@ -94,3 +112,10 @@ def softmax_xent_grad(g: np.ndarray, z: np.ndarray, idx: np.ndarray, axis: int) 
     p *= np.sum(g, axis=axis, keepdims=True)
     p -= take_along_adjoint(g, p, idx, axis)
     return p
+
+
+def _label_rows(z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray | None:
+    """``arange(n)`` when ``z`` is (n, k) with labels ``idx`` of shape (n, 1) along axis 1."""
+    if z.ndim != 2 or axis != 1 or idx.shape != (z.shape[0], 1):
+        return None
+    return np.arange(z.shape[0])
