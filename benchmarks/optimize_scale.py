@@ -120,7 +120,7 @@ def counts() -> None:
         print(f"{title:<56} {before:>6} -> {after:<6} {sym_text:>17}")
 
 
-# --- scale -----------------------------------------------------------------------------------------
+# --- scale ---------------------------------------------------------------------------------------
 def random_graph(n: int, seed: int = 0):
     """About ``n`` nodes: elementwise ops over 4 vector inputs, reusing recent results."""
     rng = np.random.default_rng(seed)

@@ -261,7 +261,7 @@ def test_reciprocal_products_become_divisions():
     np.testing.assert_allclose(gd.function([a, b], a * gd.reciprocal(b))(tiny, tiny), 1.0)
 
 
-# --- the rewriter's shape/dtype check ----------------------------------------------------------------
+# --- the rewriter's shape/dtype check ------------------------------------------------------------
 @node_rewriter("test-wrong", ["exp"], "exp(x) -> x (wrong on purpose)")
 def _wrong_rule(node: Node) -> Node | None:
     return gd.sum(node.inputs[0])  # changes the shape

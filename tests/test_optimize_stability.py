@@ -92,7 +92,7 @@ def test_softmax_written_by_hand():
     assert opt.report.fired("exp(x) / sum(exp(x)) -> softmax(x)") == 1
 
 
-# --- cross-entropy with integer labels, forward and gradient ---------------------------------------
+# --- cross-entropy with integer labels, forward and gradient -------------------------------------
 LOGITS = np.array([[1000.0, 0.0, -1000.0], [0.0, 1.0, 2.0], [-5.0, 5.0, 0.0]])
 LABELS = np.array([2, 0, 1])
 

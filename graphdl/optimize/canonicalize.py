@@ -11,8 +11,8 @@ What is deliberately not here, and why:
   where the written form does not (``1e200 * (1e200 * 1e-300)``).
 
 ``x + 0 -> x`` may turn ``-0.0 + 0.0 = +0.0`` into ``-0.0``; that is the only change of sign of
-zero these rules make (moving a negation, ``-(a - b) -> b - a``, has the same effect). Rules on
-shapes (transposes, reshapes, broadcasts) only fire when the static shapes prove them.
+zero these rules make (moving a negation, ``-(a - b) -> b - a``, has the same effect). The rules
+on shapes of the same family are in `graphdl.optimize.shapes`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from graphdl.ir.node import Node
-from graphdl.ir.shapes import size_of
 from graphdl.ops import elementwise as ew
-from graphdl.ops import shape_ops
 from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.ops.registry import apply
 from graphdl.optimize.patterns import (
-    as_dtype,
     fit,
     is_constant,
     negated,
@@ -102,7 +99,7 @@ def divide_one(node: Node) -> Node | None:
     return _identity(node, 0) if is_constant(node.inputs[1], 1) else None
 
 
-# --- negation: pulled outward so it cancels or merges into a subtraction ----------------------------
+# --- negation: pulled outward so it cancels or merges into a subtraction -------------------------
 @node_rewriter(FAMILY, ["negative"], "--x -> x")
 def double_negation(node: Node) -> Node | None:
     inner = negated(node.inputs[0])
@@ -160,80 +157,7 @@ def log_of_exp(node: Node) -> Node | None:
     return fit(x.inputs[0], node) if x.op.name == "exp" else None
 
 
-# --- shapes ----------------------------------------------------------------------------------------
-@node_rewriter(FAMILY, ["transpose"], "transpose(transpose(x)) -> transpose(x)")
-def transpose_of_transpose(node: Node) -> Node | None:
-    inner = node.inputs[0]
-    if inner.op.name != "transpose":
-        return None
-    first, second = inner.attrs["axes"], node.attrs["axes"]
-    return shape_ops.transpose(inner.inputs[0], [first[a] for a in second])
-
-
-@node_rewriter(FAMILY, ["reshape"], "reshape(reshape(x)) -> reshape(x)")
-def reshape_of_reshape(node: Node) -> Node | None:
-    inner = node.inputs[0]
-    if inner.op.name not in ("reshape", "reshape_like"):
-        return None
-    source = inner.inputs[0]
-    if source.shape == node.shape and None not in node.shape:
-        return source
-    return apply(node.op, source, **node.attrs)
-
-
-@node_rewriter(FAMILY, ["reshape", "reshape_like", "broadcast_to", "broadcast_like", "sum_to"],
-               "reshape/broadcast/sum_to to its own shape -> x")
-def shape_op_to_same_shape(node: Node) -> Node | None:
-    x = node.inputs[0]
-    if x.shape == node.shape and None not in x.shape:
-        return x
-    return None
-
-
-@node_rewriter(FAMILY, ["broadcast_to"], "broadcast_to(broadcast_to(x)) -> broadcast_to(x)")
-def broadcast_of_broadcast(node: Node) -> Node | None:
-    inner = node.inputs[0]
-    if inner.op.name != "broadcast_to":
-        return None
-    return shape_ops.broadcast_to(inner.inputs[0], node.shape)
-
-
-@node_rewriter(FAMILY, ["squeeze"], "squeeze(expand_dims(x)) -> x")
-def squeeze_of_expand(node: Node) -> Node | None:
-    inner = node.inputs[0]
-    if inner.op.name == "expand_dims" and inner.attrs["axis"] == node.attrs["axis"]:
-        return inner.inputs[0]
-    return None
-
-
-@node_rewriter(FAMILY, ["expand_dims"], "expand_dims(squeeze(x)) -> x")
-def expand_of_squeeze(node: Node) -> Node | None:
-    inner = node.inputs[0]
-    if inner.op.name == "squeeze" and inner.attrs["axis"] == node.attrs["axis"]:
-        source = inner.inputs[0]
-        return source if source.shape == node.shape else None
-    return None
-
-
-# --- sums of broadcasts ------------------------------------------------------------------------------
-@node_rewriter(FAMILY, ["sum", "mean"], "sum(broadcast(x)) -> x * n")
-def sum_of_broadcast(node: Node) -> Node | None:
-    """A scalar broadcast to n elements sums to n * x (and averages to x): one multiplication
-    instead of materializing and summing n copies. Only with a known n > 0 (the mean of nothing
-    is NaN, and 0 * inf would be NaN where the sum of no infinities is 0)."""
-    spread = node.inputs[0]
-    if spread.op.name != "broadcast_to" or node.attrs["axis"] is not None:
-        return None
-    x = spread.inputs[0]
-    n = size_of(spread.shape)
-    if x.ndim != 0 or node.ndim != 0 or not n:
-        return None
-    if node.op.name == "mean":
-        return fit(x, node)
-    return same_type(ew.multiply(as_dtype(x, node.dtype), n), node)
-
-
-# --- negation absorbed into a constant or an existing negation ---------------------------------------
+# --- negation absorbed into a constant or an existing negation -----------------------------------
 _LINEAR_IN_FIRST = {"broadcast_to", "broadcast_like", "expand_dims", "squeeze", "reshape",
                     "reshape_like", "transpose", "sum", "mean", "take_along_axis", "take",
                     "getitem", "sum_to", "take_along_adjoint", "take_adjoint", "index_adjoint",
@@ -282,46 +206,3 @@ def _negated_constant(c: Node) -> Node | None:
 @node_rewriter(FAMILY, ["negative"], "-x absorbed into a constant or negation inside x")
 def negation_absorbed(node: Node) -> Node | None:
     return same_type(absorb_negation(node.inputs[0]), node)
-
-
-@node_rewriter(FAMILY, ["axis_size"], "axis_size over known sizes -> constant")
-def axis_size_known(node: Node) -> Node | None:
-    x = node.inputs[0]
-    axes = node.attrs["axis"]
-    unknown = tuple(a for a in axes if x.shape[a] is None)
-    if unknown == axes:
-        return None
-    known = int(np.prod([x.shape[a] for a in axes if x.shape[a] is not None]))
-    if not unknown:
-        return constant(np.int64(known))
-    rest = apply(node.op, x, axis=unknown)
-    return rest if known == 1 else same_type(ew.multiply(rest, known), node)
-
-
-# --- broadcasting moved after the arithmetic ---------------------------------------------------------
-@node_rewriter(FAMILY, ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum"],
-               "f(broadcast(a), s) -> broadcast(f(a, s))")
-def elementwise_before_broadcast(node: Node) -> Node | None:
-    """Arithmetic with a scalar commutes with broadcasting: do it on the small array."""
-    for i in (0, 1):
-        spread, s = node.inputs[i], node.inputs[1 - i]
-        if spread.op.name not in ("broadcast_to", "broadcast_like") or s.ndim != 0:
-            continue
-        a = spread.inputs[0]
-        inner = apply(node.op, *([a, s] if i == 0 else [s, a]))
-        if inner.shape != a.shape:
-            continue
-        return same_type(apply(spread.op, inner, *spread.inputs[1:], **spread.attrs), node)
-    return None
-
-
-@node_rewriter(FAMILY, ["softmax_xent_grad"], "softmax_xent_grad(broadcast(g)) -> (g)")
-def xent_grad_of_broadcast(node: Node) -> Node | None:
-    """The fused gradient broadcasts its cotangent itself."""
-    g = node.inputs[0]
-    if g.op.name not in ("broadcast_to", "broadcast_like") or g.inputs[0].ndim != g.ndim:
-        return None
-    try:
-        return same_type(apply(node.op, g.inputs[0], *node.inputs[1:], **node.attrs), node)
-    except ValueError:  # ShapeError: the small cotangent does not broadcast to the labels
-        return None

@@ -25,7 +25,13 @@ from typing import Any
 
 from graphdl.ir.node import Node
 from graphdl.ops.registry import as_node
-from graphdl.optimize import canonicalize, fold, specialize, stabilize  # noqa: F401 (rules)
+from graphdl.optimize import (  # noqa: F401 (importing registers the rules)
+    canonicalize,
+    fold,
+    shapes,
+    specialize,
+    stabilize,
+)
 from graphdl.optimize.cse import cse
 from graphdl.optimize.report import Report
 from graphdl.optimize.rewriter import rewrite_graph, topological

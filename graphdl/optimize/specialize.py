@@ -72,7 +72,7 @@ def multiply_reciprocal(node: Node) -> Node | None:
     return None
 
 
-# --- operands read only for their shape ------------------------------------------------------------
+# --- operands read only for their shape ----------------------------------------------------------
 SHAPE_ONLY = {"broadcast_like": (1,), "sum_to": (1,), "reshape_like": (1,), "zeros_like": (0,),
               "axis_size": (0,), "take_along_adjoint": (1,), "take_adjoint": (1,),
               "index_adjoint": (1,)}
