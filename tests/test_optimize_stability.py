@@ -203,3 +203,15 @@ def test_fused_ops_agree_with_their_decomposition(shape, axis, idx_shape):
     expected = gd.function([z, idx, g], plain, optimize=False)(*args)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_fused_when_the_batch_size_is_known_but_labels_are_not():
+    z = gd.matrix("z", (3, 3))
+    y = gd.vector("y", (None,), dtype="int64")
+    loss = -gd.take_along_axis(gd.log_softmax(z, axis=1), y[:, None], axis=1).mean()
+    fn = gd.function([z, y], [loss, gd.grad(loss, z)])
+    assert "_rt.softmax_xent(" in fn.source and "_rt.softmax_xent_grad(" in fn.source
+    expected_loss, expected_grad = reference_loss_and_grad(LOGITS, LABELS)
+    loss_value, grad = fn(LOGITS, LABELS)
+    assert loss_value == pytest.approx(expected_loss, rel=1e-15)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-14, atol=1e-17)

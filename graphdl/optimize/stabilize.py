@@ -117,9 +117,9 @@ def softmax_by_hand(node: Node) -> Node | None:
 
 
 # --- cross-entropy with integer labels -----------------------------------------------------------
-def _one_label(idx: Node, axis: int, result: Node) -> bool:
-    """One label per row along ``axis``, and the picked values shaped like the labels."""
-    return idx.shape[axis] == 1 and result.shape == idx.shape
+def _one_label(idx: Node, axis: int) -> bool:
+    """One label per row along ``axis`` (``y[:, None]``): the case the fused ops are for."""
+    return idx.shape[axis] == 1
 
 
 @node_rewriter(FAMILY, ["log"], "log(softmax(z)[y]) -> log_softmax(z)[y]")
@@ -141,7 +141,7 @@ def picked_log_softmax(node: Node) -> Node | None:
     axis = node.attrs["axis"]
     if log_p.op.name != "log_softmax" or log_p.attrs["axis"] != axis:
         return None
-    if not _one_label(idx, axis, node):
+    if not _one_label(idx, axis):
         return None
     return same_type(ew.negative(fused.softmax_xent(log_p.inputs[0], idx, axis=axis)), node)
 
@@ -152,7 +152,7 @@ def _scatter(node: Node, like: Node, axis: int) -> tuple[Node, Node] | None:
     if node.op.name != "take_along_adjoint" or node.attrs["axis"] != axis:
         return None
     g, ref, idx = node.inputs
-    if ref is not like or not _one_label(idx, axis, g):
+    if ref is not like or not _one_label(idx, axis):
         return None
     return g, idx
 
