@@ -21,6 +21,9 @@ def safe_identifier(name: str | None) -> str | None:
 
 def comment_text(text: str, limit: int = 60) -> str:
     """``text`` made safe for a ``#`` comment: one line, printable, escaped, bounded."""
+    if text.isascii() and text.isprintable():  # the common case: nothing to escape
+        escaped = text.replace("\\", "\\\\")
+        return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
     escaped = text.encode("unicode_escape").decode("ascii")
     escaped = "".join(c if c.isprintable() else "?" for c in escaped)
     return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
