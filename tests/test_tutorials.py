@@ -116,3 +116,42 @@ def test_check_png_rejects_a_blank_image(tmp_path: Path) -> None:
     plt.close(fig)
     with pytest.raises(AssertionError):
         check_png(tmp_path / "blank.png")
+
+
+# --- the documentation's examples --------------------------------------------------------------
+DOCS = ROOT / "docs"
+DOC_CHECKS = {
+    # page: code run after the page's Python blocks, asserting what the page says they give
+    "getting-started.md": (
+        "import numpy as np\n"
+        "np.testing.assert_allclose(fn(2.0, 5.0), 11.652071455223084)\n"
+        "np.testing.assert_allclose(both(2.0, 5.0), [11.652071455223084, 5.5, 1.71633781453677])\n"
+        "np.testing.assert_allclose(w.get_value(), [1.0, -2.0, 0.5], atol=1e-8)\n"
+        "assert clf.evaluate(*test)[1] > 0.9\n"
+    ),
+    "concepts/ops.md": (
+        "import numpy as np\n"
+        "np.testing.assert_allclose(value, np.sum([-2 / 3, 0.0, 3 / 4]))\n"
+        "np.testing.assert_allclose(slope, [1 / 9, 1.0, 1 / 16])\n"
+    ),
+    "index.md": "",
+}
+
+
+def python_blocks(page: Path) -> list[str]:
+    import re
+
+    return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+
+
+@pytest.mark.parametrize("page", sorted(DOC_CHECKS))
+def test_documentation_examples_run(page: str, tmp_path: Path) -> None:
+    """The Python blocks of a page, run in order in a fresh interpreter, then its checks."""
+    blocks = python_blocks(DOCS / page)
+    assert blocks, f"{page} has no Python examples"
+    script = tmp_path / "example.py"
+    script.write_text("\n\n".join([*blocks, DOC_CHECKS[page]]), encoding="utf-8")
+    env = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, f"{page}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"

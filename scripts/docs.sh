@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build the documentation site into site/ with MkDocs, warnings as errors (mkdocs.yml sets
+# strict). Installs the docs extra first if MkDocs, Material or mkdocstrings is missing.
+#   bash scripts/docs.sh            # the site, with the tutorials' code and text
+#   bash scripts/docs.sh --figures  # run the tutorials first so their figures are on the pages
+#   bash scripts/docs.sh --serve    # live preview on http://127.0.0.1:8000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=python
+[ -x .venv/bin/python ] && PY=.venv/bin/python
+if ! "$PY" -c "import mkdocs, material, mkdocstrings, mkdocstrings_handlers.python" 2>/dev/null; then
+  "$PY" -m pip install --quiet -e ".[docs]"
+fi
+export NO_MKDOCS_2_WARNING=1  # Material's banner about MkDocs 2.0, not a problem of this site
+case "${1:-}" in
+  --figures)
+    export GRAPHDL_TUTORIAL_OUT="$PWD/build/tutorial-figures"
+    for tutorial in tutorials/[0-9][0-9]_*.py; do
+      echo "running $tutorial"
+      "$PY" "$tutorial" >/dev/null
+    done
+    ;;
+  --serve)
+    exec "$PY" -m mkdocs serve
+    ;;
+  "") ;;
+  *)
+    echo "usage: bash scripts/docs.sh [--figures | --serve]" >&2
+    exit 2
+    ;;
+esac
+exec "$PY" -m mkdocs build --strict --site-dir site
