@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -143,7 +145,10 @@ for name, c, s in [("no regularization", plain, plain_stop), ("L2 1e-3", ridge, 
 
 # %% [markdown]
 # Without regularization the training loss keeps falling towards zero while the validation loss
-# reaches its minimum early and then *rises*: the network has started fitting the noise. Early
+# reaches its minimum early and then *rises*: the network has started fitting the noise. With
+# 4,400 parameters for 16 points the network is heavily over-parameterized, the regime in which
+# (S)GD provably drives the training loss to zero (the theorem of Allen-Zhu et al., eq. 60): a
+# small training loss says nothing about eq. 9. Early
 # stopping keeps the parameters of the best validation step; L2 regularization (eq. 10) keeps the
 # weights small and the final model close to the best one.
 

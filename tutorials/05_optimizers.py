@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -55,7 +57,8 @@ OUT.mkdir(parents=True, exist_ok=True)
 # $\Theta^*$ is a local minimum when the gradient vanishes *and* every eigenvalue of the Hessian
 # $\partial^2 \mathcal L / \partial \Theta^2$ is positive. For a random function in many
 # dimensions, having all eigenvalues of one sign is unlikely, so most critical points are saddle
-# points, and the minima found in practice are good ones. On
+# points, and the "almost local minima" that gradient descent reaches in practice are good ones.
+# On
 # $f(a, b) = a^4/4 - a^2/2 + b^2/2$, `gd.hessian` (forward-over-reverse) classifies the three
 # critical points:
 
