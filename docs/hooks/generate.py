@@ -76,6 +76,17 @@ def one_line(text: str | None) -> str:
     return " ".join((text or "").split()).replace("|", "\\|")
 
 
+def bare_signature(fn) -> str:
+    """``(x, axis=None, keepdims=False)``: names and defaults, no annotations (the table is
+    about what to pass; the annotations are strings under ``from __future__ import
+    annotations`` and would print quoted)."""
+    import inspect
+
+    signature = inspect.signature(fn)
+    params = [p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()]
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
 def ops_page() -> str:
     import inspect
 
@@ -98,7 +109,7 @@ def ops_page() -> str:
         parts.append("| function | what it computes |\n| --- | --- |")
         for name in by_family[module]:
             fn = getattr(gd, name)
-            signature = str(inspect.signature(fn)).replace("|", "\\|")
+            signature = bare_signature(fn).replace("|", "\\|")
             parts.append(f"| `gd.{name}{signature}` | {one_line(fn.__doc__)} |")
         parts.append("")
     parts.append("## The registry\n")
