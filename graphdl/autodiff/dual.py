@@ -147,6 +147,8 @@ class Dual:
 
     # --- NumPy protocols -----------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "reduce" and kwargs.get("out") is None:
+            return _reduce(ufunc, inputs[0], **kwargs)
         if method != "__call__" or kwargs.get("out") is not None:
             return NotImplemented
         if ufunc in _ZERO_DERIVATIVE:
@@ -272,6 +274,17 @@ def _chooser(func: Callable) -> Callable:
         return Dual(best, tangent)
 
     return rule
+
+
+def _reduce(ufunc: np.ufunc, x: Any, axis: Any = 0, keepdims: bool = False, **kwargs: Any) -> Any:
+    """``ufunc.reduce`` (how generated code writes sum, max and min) on a dual number."""
+    if ufunc is np.add:
+        return _linear(np.sum, [x], {"axis": axis, "keepdims": keepdims, **kwargs})
+    if ufunc is np.maximum:
+        return _chooser(np.max)(x, axis=axis, keepdims=keepdims)
+    if ufunc is np.minimum:
+        return _chooser(np.min)(x, axis=axis, keepdims=keepdims)
+    return NotImplemented
 
 
 _FUNCTIONS: dict[Callable, Callable] = {

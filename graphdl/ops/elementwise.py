@@ -161,7 +161,7 @@ def _cast_sympy(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
 CAST = Op(
     "cast",
     infer=_cast_infer,
-    emit="np.asarray({0}, dtype={dtype})",
+    emit=lambda args, attrs: f"np.{attrs['dtype']}({args[0]})",  # scalar type call: cheapest
     jvp=_cast_jvp,
     vjp=_cast_vjp,
     elementwise=True,
