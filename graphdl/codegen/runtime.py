@@ -95,8 +95,8 @@ def softmax_xent_grad(g: np.ndarray, z: np.ndarray, idx: np.ndarray, axis: int) 
     p /= p.sum(axis=axis, keepdims=True)
     rows = _label_rows(p, idx, axis)
     if rows is not None:
-        if np.size(g) == 1:  # the 1/n of a mean: one number for every row
-            g = np.reshape(g, ())
+        if getattr(g, "size", 1) == 1:  # the 1/n of a mean: one number for every row
+            g = float(g)  # a weak Python number keeps p's dtype, and is cheap to apply
             p *= g
             p[rows, idx[:, 0]] -= g
         else:
