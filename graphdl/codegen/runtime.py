@@ -96,7 +96,7 @@ def softmax_xent_grad(g: np.ndarray, z: np.ndarray, idx: np.ndarray, axis: int) 
     rows = _label_rows(p, idx, axis)
     if rows is not None:
         if getattr(g, "size", 1) == 1:  # the 1/n of a mean: one number for every row
-            g = float(g)  # a weak Python number keeps p's dtype, and is cheap to apply
+            g = g.item() if hasattr(g, "item") else g  # a weak Python number keeps p's dtype
             p *= g
             p[rows, idx[:, 0]] -= g
         else:
