@@ -134,3 +134,29 @@ def test_shard_sums_reduce_to_the_whole_batch_mean(rng):
     assert summed == [5.0]
     with pytest.raises(ValueError, match="nothing to reduce"):
         tree_reduce([], lambda fn, *a: fn(*a))
+
+
+def test_map_batches_checks_its_function_and_the_rows_it_returns(rng):
+    import dask
+    import dask.array as da
+
+    from graphdl.distributed import map_batches
+
+    X = gd.matrix("X", shape=(None, 3))
+    W = gd.shared(np.ones((3, 2)), name="W")
+    x = da.from_array(rng.normal(size=(10, 3)), chunks=4)
+    with pytest.raises(ValueError, match="has updates"):
+        map_batches(gd.function([X], X @ W, updates={W: W * 2.0}), x)
+    with pytest.raises(TypeError, match="no argument is a dask array"):
+        map_batches(gd.function([X], X @ W), x.compute())
+    with pytest.raises(ValueError, match="only the first size may be unknown"):
+        map_batches(gd.function([X], gd.transpose(X)), x)
+    doubled = map_batches(gd.function([X], gd.concatenate([X, X], axis=0)), x)
+    with dask.config.set(scheduler="sync"), pytest.raises(ValueError, match="one row per input"):
+        doubled.compute()
+    # Extra whole arguments reach every chunk: X @ W + b with b given as a NumPy array.
+    b = gd.vector("b", shape=(2,))
+    out = map_batches(gd.function([X, b], X @ W + b), x, np.array([1.0, -1.0]))
+    with dask.config.set(scheduler="sync"):
+        np.testing.assert_allclose(out.compute(), x.compute() @ np.ones((3, 2)) + [1.0, -1.0],
+                                   rtol=1e-15)

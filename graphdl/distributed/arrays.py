@@ -61,6 +61,9 @@ def map_batches(fn: Function, *args: Any) -> da.Array | list[da.Array]:
     if not isinstance(fn, Function) or fn.outputs is None:
         raise TypeError("map_batches: needs a graphdl Function compiled here (an unpickled copy "
                         "has no output types)")
+    if fn.update_values:
+        raise ValueError(f"map_batches: {fn.name} has updates; each chunk would apply them to a "
+                         "worker's copy of the shared variables, never to yours")
     batched = [i for i, a in enumerate(args) if isinstance(a, da.Array)]
     if not batched:
         raise TypeError("map_batches: no argument is a dask array; call the function directly")

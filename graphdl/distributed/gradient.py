@@ -74,7 +74,8 @@ class ShardedGradient:
     def lazy(self, *data: Any, params: Sequence[np.ndarray] | None = None,
              split_every: int = 8) -> Delayed:
         """A Dask value computing ``(outputs, gradients)`` over the row chunks of ``data``
-        (dask arrays, cut where the first is cut) at the parameter values of *this* call."""
+        (dask arrays, cut where the first is cut; NumPy arrays are cut the same way) at the
+        parameter values of *this* call."""
         values = self.values() if params is None else [np.array(v) for v in params]
         blocks = row_blocks([_as_dask(d, data) for d in data])
         fn_value = snapshot(self.function)
