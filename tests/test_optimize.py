@@ -325,11 +325,13 @@ def test_mlp_gradient_is_fused_and_matches_hand_written_numpy():
         np.testing.assert_allclose(ref, expected, rtol=1e-12, atol=1e-15)
     report = opt.report
     assert report.fired("log_softmax(z)[y] -> -softmax_xent(z, y)") == 1
-    assert report.fired("log_softmax VJP at labels -> -softmax_xent_grad") == 1
+    # gd.grad differentiates the stabilized form, so the fused gradient comes from
+    # softmax_xent's own VJP rule rather than from a rewrite of log_softmax's VJP
+    assert "_rt.softmax_xent_grad(" in opt.source
     assert "log_softmax" not in opt.source and "-v" not in opt.source  # no negation left
     statements = [s for s in opt.source.splitlines() if " = " in s]
     assert len(statements) == 22  # hand-written NumPy above makes about 28 calls
-    assert (report.nodes_before, report.nodes_after) == (39, 30)
+    assert (report.nodes_before, report.nodes_after) == (38, 30)
 
 
 def test_mlp_float32_end_to_end():

@@ -123,14 +123,17 @@ def test_naive_cross_entropy_and_its_gradient_become_finite():
     inputs, outputs = cross_entropy_graph(naive=True)
     plain, opt = compiled(inputs, outputs)
     loss, grad = run(plain, LOGITS, LABELS)
-    assert loss == np.inf and np.isnan(grad[0]).all()  # p[y] underflowed to 0: log 0, 0/0
     expected_loss, expected_grad = reference_loss_and_grad(LOGITS, LABELS)
+    assert loss == np.inf  # as written, p[y] underflows to 0 and log 0 = -inf ...
+    # ... but gd.grad differentiates the stabilized form, so even unoptimized the gradient
+    # is finite (the written form's adjoint would be 0/0)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-14, atol=1e-17)
     loss, grad = opt(LOGITS, LABELS)
     assert loss == pytest.approx(expected_loss, rel=1e-15)  # (2000 + ...) / 3
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-14, atol=1e-17)
     report = opt.report
     assert report.fired("log(softmax(z)[y]) -> log_softmax(z)[y]") == 1
-    assert report.fired("softmax VJP of log(softmax(z)[y]) -> -softmax_xent_grad") == 1
+    assert "_rt.softmax_xent_grad(" in opt.source
     assert "_rt.softmax(" not in opt.source and "reciprocal" not in opt.source
 
 

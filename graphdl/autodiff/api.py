@@ -63,7 +63,7 @@ def grad(cost: Node, wrt: NodeOrList, disconnected: Literal["zero", "raise"] = "
         raise DifferentiationError(f"grad: the cost must be a float, got dtype {cost.dtype}")
     _check_wrt(targets, "grad")
     seed = constant(np.ones((), dtype=cost.dtype))
-    bar = reverse_sweep([cost], [seed], targets)
+    bar = reverse_sweep(_stable_forms([cost], targets), [seed], targets)
     results = [_fill(bar.get(w), w, disconnected, "grad") for w in targets]
     return results if many else results[0]
 
@@ -82,7 +82,8 @@ def vjp(outputs: NodeOrList, wrt: NodeOrList, cotangents: NodeOrList,
     _check_wrt(targets, "vjp")
     fitted = [_fit_like(c, o, "vjp: cotangent") for c, o in zip(cts, outs)]
     seeded = [(o, c) for o, c, raw in zip(outs, fitted, cts) if not is_zero_constant(raw)]
-    bar = reverse_sweep([o for o, _ in seeded], [c for _, c in seeded], targets)
+    stable = _stable_forms([o for o, _ in seeded], targets)
+    bar = reverse_sweep(stable, [c for _, c in seeded], targets)
     results = [_fill(bar.get(w), w, disconnected, "vjp") for w in targets]
     return results if many else results[0]
 
@@ -102,9 +103,26 @@ def jvp(outputs: NodeOrList, wrt: NodeOrList, tangents: NodeOrList,
     _check_wrt(targets, "jvp")
     seeds = {w: _fit_like(t, w, "jvp: tangent") for w, t in zip(targets, ts)
              if not is_zero_constant(t)}
-    dot = forward_sweep(outs, seeds)
-    results = [_fill(dot.get(o), o, disconnected, "jvp") for o in outs]
+    stable = _stable_forms(outs, targets)
+    dot = forward_sweep(stable, seeds)
+    results = [_fill(dot.get(s), o, disconnected, "jvp") for s, o in zip(stable, outs)]
     return results if many else results[0]
+
+
+def _stable_forms(outputs: list[Node], wrt: Sequence[Node]) -> list[Node]:
+    """The outputs with the optimizer's numerical-stability rewrites applied, so derivatives
+    are taken of the stable form: the adjoint of log(softmax(z)) written as such divides by a
+    softmax that underflows to 0 (NaN for logits of +-800), that of log_softmax(z) does not.
+
+    Only when every ``wrt`` is a leaf: a rewrite may remove an intermediate node one asked
+    about. When nothing is rewritten the nodes are the user's own, so adjoints reuse them.
+    """
+    if not all(w.is_leaf for w in wrt):
+        return outputs
+    from graphdl.optimize import optimize
+
+    stable, _ = optimize(outputs, passes=["stabilize"])
+    return list(stable)
 
 
 def is_zero_constant(node: Node) -> bool:
