@@ -123,8 +123,8 @@ def emit_function(
         lines.append(f"    {var} = {code}  # {_describe(node, var)}")
         line_nodes[len(lines)] = node
         dead = [expr[p] for p in _unique(node.inputs) if last_use.get(p) is node
-                and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT
-                and p.shape != ()]
+                and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT]
+        # even a 0-d node is deleted: elementwise graphs vectorize, so it may hold 10^6 values
         if dead:
             lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(expr[o] for o in outputs)
