@@ -13,6 +13,13 @@ creates are themselves rewritten before the result is final, so one walk reaches
 the family (a rule only looks at a node and its inputs, and those are final). Every node is
 memoized, so the work is linear in the graph size plus the size of what the rules build; a bound
 on rewrites per node stops a pair of rules that would undo each other.
+
+Families in `NO_GROWTH` (``canonicalize``) promise a graph no bigger than before, so the engine
+also refuses a replacement that would duplicate work staying alive: ``-(1 - a) -> a - 1`` is a
+win when ``1 - a`` is read only there, and a new node beside the old one when ``1 - a`` is also
+read elsewhere. It counts the operations the replacement adds (nodes not in the graph yet) and
+those it frees (the replaced node and what only it reads, by consumer counts), and keeps the
+replacement only when it adds no more than it frees. Leaves and views cost nothing here.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from graphdl.ops.leaves import CONSTANT
 
 RewriteFn = Callable[[Node], "Node | None"]
 MAX_REWRITES_PER_NODE = 32
+NO_GROWTH = frozenset({"canonicalize"})  # families whose rules may not enlarge the graph
 
 
 @dataclass(frozen=True)
@@ -116,19 +124,33 @@ def topological(outputs: Iterable[Node]) -> list[Node]:
 class Rewriter:
     """Applies one set of rules over a graph (see the module docstring)."""
 
-    def __init__(self, rules: dict[str, list[Rule]], strict: bool = False) -> None:
+    def __init__(self, rules: dict[str, list[Rule]], strict: bool = False,
+                 no_growth: frozenset[str] = frozenset()) -> None:
         self.rules = rules
         self.anywhere = tuple(rules.get("*", ()))
         self._for_op: dict[str, tuple[Rule, ...]] = {}
         self.strict = strict
+        self.no_growth = no_growth
         self.fired: Counter = Counter()
         self.rejected: Counter = Counter()
+        self.duplicating: Counter = Counter()  # refused: would duplicate live work
         self.memo: dict[Node, Node] = {}
+        # Consumers (edges) of each node of the graph being built, counted from the written
+        # graph and carried to replacements: an upper bound, so a refusal errs on the safe side.
+        self.uses: dict[Node, int] = {}
 
     def run(self, outputs: Sequence[Node], order: Sequence[Node] | None = None) -> list[Node]:
         """Rewrite the graph; ``order`` is its topological order if the caller has it."""
         memo = self.memo
-        for node in order if order is not None else topological(outputs):
+        order = order if order is not None else topological(outputs)
+        uses = self.uses
+        if self.no_growth:
+            for node in order:
+                for p in node.inputs:
+                    uses[p] = uses.get(p, 0) + 1
+            for o in outputs:
+                uses[o] = uses.get(o, 0) + 1
+        for node in order:
             if node in memo:
                 continue
             inputs = tuple([memo[p] for p in node.inputs])
@@ -136,6 +158,8 @@ class Rewriter:
             final = self._simplify(new)
             memo[node] = final
             memo[final] = final
+            if final is not node and self.no_growth:
+                uses[final] = uses.get(final, 0) + uses.get(node, 0)
         return [memo[o] for o in outputs]
 
     def _simplify(self, node: Node) -> Node:
@@ -147,6 +171,9 @@ class Rewriter:
                     continue
                 if candidate.shape != node.shape or candidate.dtype != node.dtype:
                     self._refuse(rule, node, candidate)
+                    continue
+                if rule.family in self.no_growth and self._grows(node, candidate):
+                    self.duplicating[rule.name] += 1
                     continue
                 self.fired[rule.name] += 1
                 replacement = self._settle(candidate, node)
@@ -169,18 +196,50 @@ class Rewriter:
             raise RewriteError(message)
         self.rejected[rule.name] += 1
 
+    def _grows(self, node: Node, candidate: Node) -> bool:
+        """Would replacing ``node`` by ``candidate`` add more operations than it frees?"""
+        memo = self.memo
+        if candidate in memo:
+            added, keep = 0, {candidate}
+        else:
+            fresh = _unseen(candidate, memo)
+            added = sum(1 for n in fresh if _costs(n))
+            keep = {p for n in fresh for p in n.inputs if p in memo}
+        if added == 0:
+            return False
+        uses = self.uses
+        freed = 1 if _costs(node) else 0
+        reads: Counter = Counter()
+        stack = [node]
+        while stack and freed < added:  # what only the replaced node (transitively) reads
+            for p in stack.pop().inputs:
+                reads[p] += 1
+                if p.inputs and reads[p] == uses.get(p, 1 << 30) and p not in keep:
+                    freed += 1 if _costs(p) else 0
+                    stack.append(p)
+        return added > freed
+
     def _settle(self, root: Node, replaced: Node) -> Node:
         """Rewrite the nodes a rule just built (those not seen yet), innermost first."""
         memo = self.memo
         if root in memo:
             return memo[root]
+        uses = self.uses if self.no_growth else None
         for fresh in _unseen(root, memo):
             _adopt(fresh, replaced, fresh is root)
             new = rebuild(fresh, tuple(memo[p] for p in fresh.inputs))
             final = self._simplify(new)
             memo[fresh] = final
             memo[final] = final
+            if uses is not None:  # the root's own consumers are carried over by `run`
+                for p in final.inputs:
+                    uses[p] = uses.get(p, 0) + 1
         return memo[root]
+
+
+def _costs(node: Node) -> bool:
+    """Does ``node`` count as an operation (not a leaf, not a view of its operand)?"""
+    return bool(node.inputs) and not node.op.view
 
 
 def _unseen(root: Node, seen: dict[Node, Node]) -> list[Node]:
@@ -217,6 +276,7 @@ def _adopt(fresh: Node, replaced: Node, is_root: bool) -> None:
 def rewrite_graph(outputs: Sequence[Node], families: Sequence[str], strict: bool = False,
                   order: Sequence[Node] | None = None) -> tuple[list[Node], Counter, Counter]:
     """Apply the rules of ``families`` over the graph: (new outputs, fired, rejected)."""
-    rewriter = Rewriter(rules_by_op(families), strict=strict)
+    rewriter = Rewriter(rules_by_op(families), strict=strict,
+                        no_growth=NO_GROWTH.intersection(families))
     new = rewriter.run(outputs, order)
     return new, rewriter.fired, rewriter.rejected

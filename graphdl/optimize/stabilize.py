@@ -5,6 +5,7 @@
 | log(softmax(x))                 | log_softmax(x)           | log(0) = -inf for logits far apart |
 | log(sum(exp(x)))                | logsumexp(x)             | exp(1000) = inf                    |
 | log(1 + x), log(1 - x)          | log1p(x), log1p(-x)      | 1 + 1e-18 == 1, so log gives 0     |
+| log(1 + exp(x))                 | softplus(x)              | exp(1000) = inf                    |
 | exp(x) - 1                      | expm1(x)                 | exp(1e-18) - 1 == 0                |
 | log(sigmoid(x))                 | -softplus(-x)            | sigmoid(-1000) = 0, log(0) = -inf  |
 | log(1 - sigmoid(x))             | -softplus(x)             | 1 - sigmoid(40) == 0               |
@@ -74,6 +75,14 @@ def log_one_plus(node: Node) -> Node | None:
         return same_type(ew.log1p(x), node)
     x = _one_minus(node.inputs[0])
     return None if x is None else same_type(ew.log1p(ew.negative(x)), node)
+
+
+@node_rewriter(FAMILY, ["log1p"], "log(1 + exp(x)) -> softplus(x)")
+def log_one_plus_exp(node: Node) -> Node | None:
+    """Reached through ``log(1 + x) -> log1p(x)``: log1p(exp(1000)) is still inf, softplus
+    (``logaddexp(0, x)``) is 1000; its derivative is sigmoid(x), with no inf / inf."""
+    e = node.inputs[0]
+    return same_type(ew.softplus(e.inputs[0]), node) if e.op.name == "exp" else None
 
 
 @node_rewriter(FAMILY, ["subtract", "add"], "exp(x) - 1 -> expm1(x)")
