@@ -6,6 +6,7 @@ and compile it to readable, vectorized NumPy source.
 
 from graphdl import ops as _ops  # noqa: F401  (registers every op, installs operators)
 from graphdl.autodiff import grad, hessian, hvp, jacobian, jvp, vjp
+from graphdl.autodiff.vmap import vmap
 from graphdl.codegen import Function, function
 from graphdl.errors import (
     DifferentiationError,

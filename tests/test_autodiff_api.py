@@ -110,11 +110,14 @@ def test_jvp_of_an_output_not_depending_on_wrt() -> None:
 
 
 # --- jacobian, hessian, hvp -----------------------------------------------------------------------
-def _sweeps(J: gd.Node) -> tuple[int, int]:
-    """(number of stacked sweeps, stacking axis) of a jacobian graph."""
-    stacks = [n for n in gd.toposort([J]) if n.op.name == "concatenate"]
-    last = stacks[-1]
-    return len(last.inputs), last.attrs["axis"]
+def _sweeps(J: gd.Node) -> tuple[int, ...]:
+    """The shape of the batch of basis seeds a jacobian graph is vmapped over: ``(n,) + x.shape``
+    in forward mode (one tangent per input), ``(m,) + y.shape`` in reverse mode."""
+    seeds = [n.shape for n in gd.toposort([J]) if n.op.name == "constant" and n.ndim >= 2
+             and np.array_equal(np.reshape(n.attrs["value"], (n.shape[0], -1)),
+                                np.eye(n.shape[0]))]
+    assert len(seeds) == 1, seeds
+    return seeds[0]
 
 
 def test_jacobian_forward_equals_reverse_and_auto_picks_the_cheaper_mode() -> None:
@@ -133,12 +136,12 @@ def test_jacobian_forward_equals_reverse_and_auto_picks_the_cheaper_mode() -> No
             [numeric_gradient(lambda v, i=i: f(v)[i], [value], 0)[j] for i in range(5)],
             rtol=1e-7,
         )
-    assert _sweeps(forward) == (2, 1)  # one forward sweep per input
-    assert _sweeps(reverse) == (5, 0)  # one reverse sweep per output
-    assert _sweeps(gd.jacobian(wide, x)) == (2, 1)  # auto: 2 inputs < 5 outputs -> forward
+    assert _sweeps(forward) == (2, 2)  # a batch of one tangent per input
+    assert _sweeps(reverse) == (5, 5)  # a batch of one cotangent per output
+    assert _sweeps(gd.jacobian(wide, x)) == (2, 2)  # auto: 2 inputs < 5 outputs -> forward
     many = gd.vector("m", 4)
     two_out = gd.stack([gd.sum(many**2), gd.prod(many)])
-    assert _sweeps(gd.jacobian(two_out, many)) == (2, 0)  # 4 inputs > 2 outputs -> reverse
+    assert _sweeps(gd.jacobian(two_out, many)) == (2, 2)  # 4 inputs > 2 outputs -> reverse
     with pytest.raises(ValueError, match="mode"):
         gd.jacobian(wide, x, mode="sideways")
     with pytest.raises(gd.DifferentiationError, match="static shapes"):

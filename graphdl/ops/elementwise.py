@@ -29,7 +29,7 @@ import numpy as np
 from graphdl.errors import DTypeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes
-from graphdl.ops import leaves, reductions, shape_ops
+from graphdl.ops import batching, leaves, reductions, shape_ops
 from graphdl.ops.registry import Op, apply
 
 Partial = Callable[[Node, int], Any]
@@ -354,6 +354,10 @@ for _op, _ufunc in [
 RELU.inplace = "np.maximum({0}, 0, out={out})"
 CLIP.inplace = "np.clip({0}, {1}, {2}, out={out})"
 STOP_GRADIENT.view = True
+
+# --- batching (gd.vmap): operands' ranks aligned after the batch axis, then the op itself -------
+for _op in [v for v in list(globals().values()) if isinstance(v, Op) and v.elementwise]:
+    _op.batch = batching.batch_elementwise
 
 
 # --- public constructors ---------------------------------------------------------------------

@@ -23,8 +23,8 @@ from typing import Any
 from graphdl.errors import DTypeError, ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes, fmt_shape, normalize_axis
+from graphdl.ops import batching, indexing, nn, reductions, shape_ops
 from graphdl.ops import elementwise as ew
-from graphdl.ops import indexing, nn, reductions, shape_ops
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -125,3 +125,19 @@ def softmax_xent_grad(g: Any, logits: Any, indices: Any, axis: int = -1) -> Node
     z, idx = as_node(logits), as_node(indices)
     return apply(SOFTMAX_XENT_GRAD, as_node(g), z, idx,
                  axis=normalize_axis("softmax_xent_grad", axis, z.ndim))
+
+
+# --- batching (gd.vmap): every operand with the batch axis, the axis shifted ----------------------
+def _xent_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """Logits and labels get the batch axis; the cotangent only needs to broadcast to the
+    picked shape, so a batched one is aligned after the batch axis and an unbatched one kept."""
+    g, z, idx = inputs
+    like = next(x for x, b in zip(inputs, batched) if b)
+    z = z if batched[1] else batching.broadcast_batch(z, like)
+    idx = idx if batched[2] else batching.broadcast_batch(idx, like)
+    g = batching.align(g, idx.ndim - 1) if batched[0] else g
+    return apply(SOFTMAX_XENT_GRAD, g, z, idx, axis=node.attrs["axis"] + 1)
+
+
+SOFTMAX_XENT.batch = batching.batch_axis_attr("axis")
+SOFTMAX_XENT_GRAD.batch = _xent_grad_batch

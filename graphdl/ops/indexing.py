@@ -17,6 +17,7 @@ import numpy as np
 from graphdl.errors import DTypeError, ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import fmt_shape, normalize_axis
+from graphdl.ops import batching
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -238,3 +239,58 @@ def one_hot(labels: Any, depth: int, dtype: Any = "float64") -> Node:
 
 
 GETITEM.view = True  # basic indexing returns a view of the operand
+
+
+# --- batching (gd.vmap) ------------------------------------------------------------------------
+_ALL = ("slice", None, None, None)
+
+
+def _take_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    x, indices = inputs
+    axis = node.attrs["axis"]
+    if not batched[1]:
+        return apply(TAKE, x, indices, axis=axis + 1)
+    if not batched[0]:  # np.take puts the indices' axes (batch first) at `axis`: move it to 0
+        out = apply(TAKE, x, indices, axis=axis)
+        from graphdl.ops import shape_ops
+
+        rest = [a for a in range(out.ndim) if a != axis]
+        return shape_ops.transpose(out, [axis] + rest)
+    return _gather_per_entry(x, indices, axis)
+
+
+def _gather_per_entry(x: Node, indices: Node, axis: int) -> Node:
+    """take with a different index array per entry, as one take_along_axis: the entry's other
+    axes broadcast against size-1 axes of the indices, the indices' extra axes against size-1
+    axes inserted into x."""
+    from graphdl.ops import shape_ops
+
+    rank, k = x.ndim - 1, indices.ndim - 1
+    a = axis + 1
+    spread = shape_ops.expand_dims(x, tuple(range(a + 1, a + k))) if k > 1 else x
+    before = tuple(range(1, a))
+    after = tuple(range(a + max(k, 1), rank + max(k, 1)))
+    inserted = before + ((a,) if k == 0 else ()) + after  # a scalar index gets a size-1 axis
+    idx = shape_ops.expand_dims(indices, inserted) if inserted else indices
+    out = apply(TAKE_ALONG_AXIS, spread, idx, axis=a)
+    return shape_ops.squeeze(out, a) if k == 0 else out
+
+
+def _take_adjoint_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    if batched[2]:
+        raise NotImplementedError(
+            f"vmap: take_adjoint {node.label()} with batched indices has no batching rule (the "
+            "indices of take come from integer inputs; vmap over them is not differentiated)")
+    g, like = batching.lift(inputs[:2], batched[:2])
+    return apply(TAKE_ADJOINT, g, like, inputs[2], axis=node.attrs["axis"] + 1)
+
+
+GETITEM.batch = lambda node, inputs, batched: apply(
+    GETITEM, inputs[0], index=(_ALL,) + node.attrs["index"])
+INDEX_ADJOINT.batch = lambda node, inputs, batched: apply(
+    INDEX_ADJOINT, *batching.lift(inputs, batched), index=(_ALL,) + node.attrs["index"])
+TAKE.batch = _take_batch
+TAKE_ADJOINT.batch = _take_adjoint_batch
+TAKE_ALONG_AXIS.batch = batching.batch_axis_attr("axis")
+TAKE_ALONG_ADJOINT.batch = batching.batch_axis_attr("axis")
+ONE_HOT.batch = lambda node, inputs, batched: apply(ONE_HOT, inputs[0], **node.attrs)

@@ -14,8 +14,8 @@ import numpy as np
 from graphdl.errors import DTypeError, ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes, fmt_shape
+from graphdl.ops import batching, reductions, shape_ops
 from graphdl.ops import elementwise as ew
-from graphdl.ops import reductions, shape_ops
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -114,3 +114,26 @@ def dot(a: Any, b: Any) -> Node:
     if a.ndim > 2 or b.ndim > 2:
         raise ShapeError("dot: operands of rank > 2 are ambiguous; use matmul or tensordot")
     return matmul(a, b)
+
+
+# --- batching (gd.vmap) ------------------------------------------------------------------------
+def _matmul_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """A batched 1-d operand becomes a stack of row (left) or column (right) matrices, whose
+    extra axis is squeezed again at the end; then every batched operand gets size-1 axes after
+    the batch axis until its batch axis lines up in front of the other operand's axes."""
+    a, b = inputs
+    squeeze: list[int] = []
+    if batched[0] and a.ndim == 2:
+        a = shape_ops.expand_dims(a, 1)
+        squeeze.append(-1 if b.ndim == 1 else -2)  # an unbatched 1-d b drops the last axis
+    if batched[1] and b.ndim == 2:
+        b = shape_ops.expand_dims(b, 2)
+        squeeze.append(-1)
+    rank = max(x.ndim - 1 if f else x.ndim for x, f in zip((a, b), batched))
+    a = batching.align(a, rank) if batched[0] else a
+    b = batching.align(b, rank) if batched[1] else b
+    out = matmul(a, b)
+    return shape_ops.squeeze(out, tuple(out.ndim + s for s in squeeze)) if squeeze else out
+
+
+MATMUL.batch = _matmul_batch

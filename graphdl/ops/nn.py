@@ -19,8 +19,8 @@ import numpy as np
 from graphdl.errors import DTypeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import normalize_axes, normalize_axis
+from graphdl.ops import batching, reductions
 from graphdl.ops import elementwise as ew
-from graphdl.ops import reductions
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -148,3 +148,15 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = 
     x = as_node(x)
     axes = None if axis is None else normalize_axes("logsumexp", axis, x.ndim)
     return apply(LOGSUMEXP, x, axis=axes, keepdims=bool(keepdims))
+
+
+# --- batching (gd.vmap): the axis shifted past the batch axis ---------------------------------
+def _lse_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    x = inputs[0]
+    return apply(LOGSUMEXP, x, axis=batching.shift_axes(node.attrs["axis"], x.ndim - 1),
+                 keepdims=node.attrs["keepdims"])
+
+
+SOFTMAX.batch = batching.batch_axis_attr("axis")
+LOG_SOFTMAX.batch = batching.batch_axis_attr("axis")
+LOGSUMEXP.batch = _lse_batch

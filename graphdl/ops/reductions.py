@@ -17,8 +17,8 @@ import numpy as np
 from graphdl.errors import DTypeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import normalize_axes, size_of
+from graphdl.ops import batching, shape_ops
 from graphdl.ops import elementwise as ew
-from graphdl.ops import shape_ops
 from graphdl.ops.registry import Op, apply
 
 
@@ -186,6 +186,29 @@ ARGMIN = Op("argmin", _reduce_infer("index"), _emit_reduction("np.argmin"),
             zero_derivative=True, doc="An index: zero derivative.")
 
 
+def _reduction_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """Reduce the same axes, shifted past the batch axis. argmax/argmin over all axes index the
+    flattened entry, so each entry is flattened first."""
+    (x,) = inputs
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    if node.op in (ARGMAX, ARGMIN) and axis is None:
+        flat = shape_ops.reshape(x, _batched_flat_shape(x, node))
+        out = apply(node.op, flat, axis=(1,), keepdims=False)
+        return shape_ops.expand_dims(out, tuple(range(1, x.ndim))) if keepdims else out
+    return apply(node.op, x, axis=batching.shift_axes(axis, x.ndim - 1), keepdims=keepdims)
+
+
+def _batched_flat_shape(x: Node, node: Node) -> tuple[int, int]:
+    """(batch, -1) or (-1, entry size): reshape takes one unknown size."""
+    if x.shape[0] is not None:
+        return (x.shape[0], -1)
+    entry = size_of(x.shape[1:])
+    if entry is None:
+        raise NotImplementedError(f"vmap: {node.op.name} over all axes of {node.label()} needs "
+                                  "the batch size or the entry size to be static")
+    return (-1, entry)
+
+
 def _emit_axis_size(args: Sequence[str], attrs: dict[str, Any]) -> str:
     # ``.shape[a]`` (a Python int) is ~50x cheaper than ``np.size(x, a)`` at small sizes
     return " * ".join(f"{args[0]}.shape[{a}]" for a in attrs["axis"]) or "1"
@@ -277,3 +300,20 @@ def _may_broadcast(operand: Node, siblings: Sequence[Node], axis: int) -> bool:
 
 
 SUM_TO.view = True  # returns its operand itself when no axis needs summing
+
+
+def _sum_to_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """Both operands with the batch axis; the term's extra leading axes (which sum_to would
+    take from the front, batch axis included) are summed first, after the batch axis."""
+    term, reference = batching.lift(inputs, batched)
+    lead = term.ndim - reference.ndim
+    if lead > 0:
+        term = apply(SUM, term, axis=tuple(range(1, 1 + lead)), keepdims=False)
+    return apply(SUM_TO, term, reference)
+
+
+for _op in (SUM, MEAN, MAX, MIN, PROD, ARGMAX, ARGMIN):
+    _op.batch = _reduction_batch
+SUM_TO.batch = _sum_to_batch
+AXIS_SIZE.batch = lambda node, inputs, batched: apply(  # the same for every entry: unbatched
+    AXIS_SIZE, inputs[0], axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1))

@@ -11,7 +11,11 @@ An op definition gives, side by side,
   `graphdl.codegen.inplace` to reuse buffers safely);
 - ``sympy``: how the op reads in SymPy (a function ``(sympy_module, args, attrs) -> expr``);
   elementwise ops get one SymPy expression per operand, other ops get NumPy object arrays of
-  SymPy expressions and return one (`graphdl.symbolic` does the broadcasting and the walking).
+  SymPy expressions and return one (`graphdl.symbolic` does the broadcasting and the walking);
+- ``batch(node, inputs, batched) -> Node``: the batching rule used by `graphdl.autodiff.vmap`
+  (``inputs`` are the node's operands in the batched graph, ``batched[i]`` says whether operand i
+  carries a leading batch axis); it returns the node computing ``node`` for every batch entry at
+  once, with a leading batch axis (or without one when the value cannot vary along the batch).
 
 Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/vjp: the chain rule,
 broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`.
@@ -53,6 +57,7 @@ class Op:
     extra: dict[str, Any] = field(default_factory=dict)
     inplace: str | None = None  # template writing the result into ``{out}`` (buffer reuse)
     view: bool = False  # the result may share memory with the first operand
+    batch: Callable[..., Node] | None = None  # batching rule (vmap); see the module docstring
 
     def __post_init__(self) -> None:
         if self.name in REGISTRY:

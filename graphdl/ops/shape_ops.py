@@ -17,7 +17,7 @@ import numpy as np
 from graphdl.errors import ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes, fmt_shape, normalize_axes, normalize_axis, size_of
-from graphdl.ops import reductions
+from graphdl.ops import batching, reductions
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -329,3 +329,61 @@ def zeros_like(x: Node, dtype: Any = None) -> Node:
 for _view_op in (RESHAPE, RESHAPE_LIKE, TRANSPOSE, EXPAND_DIMS, SQUEEZE, BROADCAST_TO,
                  BROADCAST_LIKE, CONCAT_PIECE):
     _view_op.view = True  # NumPy returns views: their buffers are never written into
+
+
+# --- batching (gd.vmap): the same move with the batch axis kept in front ----------------------
+def _reshape_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """Prepend the batch size to the target (as -1 when the entry's shape is fully known)."""
+    (x,) = inputs
+    if None not in node.shape:
+        return apply(RESHAPE, x, shape=(-1,) + node.shape)
+    if x.shape[0] is None:
+        raise NotImplementedError(f"vmap: reshape {node.label()} to {fmt_shape(node.shape)} "
+                                  "needs a static batch size (reshape takes one -1)")
+    return apply(RESHAPE, x, shape=(x.shape[0],) + tuple(node.attrs["shape"]))
+
+
+def _broadcast_to_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    x = batching.align(inputs[0], node.ndim)
+    if x.shape[0] is not None:
+        return apply(BROADCAST_TO, x, shape=(x.shape[0],) + node.attrs["shape"])
+    from graphdl.ops import elementwise as ew
+    from graphdl.ops.leaves import constant
+
+    return ew.add(x, constant(np.zeros(node.attrs["shape"], dtype=x.dtype)))  # unknown batch
+
+
+def _broadcast_like_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """The reference gets the batch axis (np.broadcast_to takes its whole run-time shape)."""
+    x, reference = inputs
+    if not batched[1]:
+        reference = batching.broadcast_batch(reference, x)
+    if batched[0]:
+        x = batching.align(x, node.ndim)
+    return apply(BROADCAST_LIKE, x, reference)
+
+
+def _shifted(key: str):
+    def rule(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+        return apply(node.op, inputs[0], **{**node.attrs, key: batching.shift_axes(
+            node.attrs[key], inputs[0].ndim - 1)})
+
+    return rule
+
+
+def _expand_dims_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    return apply(EXPAND_DIMS, inputs[0], axis=batching.shift_axes(node.attrs["axis"], 0))
+
+
+RESHAPE.batch = _reshape_batch
+RESHAPE_LIKE.batch = lambda node, inputs, batched: apply(RESHAPE_LIKE,
+                                                         *batching.lift(inputs, batched))
+TRANSPOSE.batch = lambda node, inputs, batched: apply(
+    TRANSPOSE, inputs[0], axes=(0,) + batching.shift_axes(node.attrs["axes"], 0))
+EXPAND_DIMS.batch = _expand_dims_batch
+SQUEEZE.batch = _shifted("axis")
+BROADCAST_TO.batch = _broadcast_to_batch
+BROADCAST_LIKE.batch = _broadcast_like_batch
+CONCATENATE.batch = batching.batch_axis_attr("axis")
+CONCAT_PIECE.batch = batching.batch_axis_attr("axis")
+ZEROS_LIKE.batch = lambda node, inputs, batched: apply(ZEROS_LIKE, inputs[0], **node.attrs)
