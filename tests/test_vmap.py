@@ -214,3 +214,39 @@ def test_vmap_errors_name_the_node() -> None:
     with pytest.raises(gd.ShapeError, match="batch sizes"):
         y = gd.vector("y", 3)
         gd.vmap(x + y, {x: gd.matrix("a", (2, 3)), y: gd.matrix("b", (4, 3))})
+
+
+@pytest.mark.parametrize(("name", "case"), _smooth_params())
+def test_vmapped_vjp_with_unknown_sizes_equals_a_loop_of_vjps(name: str, case: Case) -> None:
+    """With the first axis of every argument unknown, VJP graphs hold the run-time shape
+    helpers (sum_to, broadcast_like, reshape_like, axis_size, zeros_like); vmapped over a batch of
+    cotangents (batch size unknown too) they must equal one VJP per cotangent."""
+    if "first" not in case.none_variants:
+        pytest.skip("the case needs static sizes")
+    rng = np.random.default_rng(8)
+    values = case.values(rng)
+    inputs = case.inputs("first")
+    out = case.build(*inputs)
+    floats = [x for i, x in enumerate(inputs) if case.kind(i) == "f"]
+    ct = gd.tensor("ct", out.shape, out.dtype)
+    adjoints = gd.vjp(out, floats, ct)
+    cts = gd.tensor("cts", (None,) + out.shape, out.dtype)
+    batched = gd.vmap(adjoints, {ct: cts})
+    shape = np.shape(case.reference(*values))
+    ct_values = rng.standard_normal((B,) + shape).astype(out.dtype)
+    got = run_both(inputs + [cts], batched, *values, ct_values, rtol=1e-10, atol=1e-13)
+    one = gd.function(inputs + [ct], adjoints)
+    for k in range(B):
+        for g, expected in zip(got, one(*values, ct_values[k])):
+            np.testing.assert_allclose(g[k], expected, rtol=1e-12, atol=1e-14)
+
+
+def test_zeros_like_and_axis_size_of_a_batched_operand() -> None:
+    from graphdl.ops import reductions, shape_ops
+
+    x = gd.vector("x")  # unknown size: zeros_like and the mean's count are run-time ops
+    out = shape_ops.zeros_like(x) + x / reductions.reduced_count(x, None)
+    xs = gd.matrix("xs", (None, None))
+    assert {"zeros_like", "axis_size"} <= {n.op.name for n in gd.toposort([out])}
+    got = gd.function([xs], gd.vmap(out, {x: xs}))(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(got, np.arange(6.0).reshape(2, 3) / 3, rtol=1e-15)
