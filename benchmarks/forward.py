@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 import harness as H
+import numpy as np
 
 
 def lecture_f(points: int) -> tuple[dict, tuple]:
@@ -31,7 +30,9 @@ def lecture_f(points: int) -> tuple[dict, tuple]:
     return {"graphdl": lambda: fn(a, 5.0), H.REFERENCE: by_hand}, (f"f(x1, x2), {points} points",)
 
 
-def mlp_forward(batch: int = 128, sizes: tuple[int, ...] = (64, 128, 128, 10)) -> tuple[dict, tuple]:
+def mlp_forward(
+    batch: int = 128, sizes: tuple[int, ...] = (64, 128, 128, 10)
+) -> tuple[dict, tuple]:
     import graphdl as gd
 
     rng = np.random.default_rng(0)

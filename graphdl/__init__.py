@@ -4,6 +4,7 @@ Declare a graph over symbolic inputs, optimize it, differentiate it as a graph t
 and compile it to readable, vectorized NumPy source.
 """
 
+from graphdl import init, nn, optim  # subpackages: gd.nn.Dense, gd.optim.Adam, gd.init
 from graphdl import ops as _ops  # noqa: F401  (registers every op, installs operators)
 from graphdl.autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from graphdl.autodiff.vmap import vmap
@@ -18,10 +19,44 @@ from graphdl.errors import (
 )
 from graphdl.ir import Node, count_nodes, format_graph, graph_inputs, to_networkx, toposort
 from graphdl.ops.elementwise import (
-    abs, add, cast, clip, cos, divide, equal, exp, expm1, floor, greater, greater_equal, less,
-    less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum, multiply,
-    negative, not_equal, power, reciprocal, relu, sigmoid, sign, sin, softplus, sqrt, square,
-    stop_gradient, subtract, tan, tanh, where,
+    abs,
+    add,
+    cast,
+    clip,
+    cos,
+    divide,
+    equal,
+    exp,
+    expm1,
+    floor,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    reciprocal,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    softplus,
+    sqrt,
+    square,
+    stop_gradient,
+    subtract,
+    tan,
+    tanh,
+    where,
 )
 from graphdl.ops.indexing import getitem, one_hot, take, take_along_axis
 from graphdl.ops.leaves import SharedVariable, constant, matrix, scalar, shared, tensor, vector
@@ -29,10 +64,15 @@ from graphdl.ops.linalg import dot, matmul
 from graphdl.ops.nn import log_softmax, logsumexp, softmax
 from graphdl.ops.reductions import argmax, argmin, max, mean, min, prod, sum
 from graphdl.ops.shape_ops import (
-    broadcast_to, concatenate, expand_dims, reshape, squeeze, stack, transpose,
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
 )
 from graphdl.optimize import Report, optimize
-from graphdl import init, nn, optim  # subpackages: gd.nn.Dense, gd.optim.Adam, gd.init
 from graphdl.symbolic import compare, from_sympy, to_sympy
 from graphdl.viz import Dual, Trace, eval_dual, name_scope, render, to_dot, trace
 

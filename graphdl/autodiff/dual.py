@@ -224,7 +224,8 @@ _RULES: dict[np.ufunc, Callable] = {
     np.tan: _unary(np.tan, lambda a: 1 + np.tan(a) ** 2),
     np.tanh: _unary(np.tanh, lambda a: 1 - np.tanh(a) ** 2),
 }
-_ZERO_DERIVATIVE = {np.sign, np.floor, np.isfinite, np.isnan, np.isinf, np.less, np.less_equal, np.greater, np.greater_equal,
+_ZERO_DERIVATIVE = {np.sign, np.floor, np.isfinite, np.isnan, np.isinf, np.less, np.less_equal,
+                    np.greater, np.greater_equal,
                     np.equal, np.not_equal, np.logical_and, np.logical_or, np.logical_not}
 
 # functions that only look at the structure of their argument
