@@ -107,7 +107,7 @@ def emit_function(
         lines.append(f"    # {comment_text(title, 200)}")
     line_nodes: dict[int, Node] = {}
     computed = [n for n in schedule if n.op is not INPUT and n.op is not SHARED]
-    for position, node in enumerate(computed):
+    for node in computed:
         if node.op is CONSTANT:
             expr[node] = _constant_code(node, attrs)
             continue
@@ -122,9 +122,11 @@ def emit_function(
         expr[node] = var
         lines.append(f"    {var} = {code}  # {_describe(node, var)}")
         line_nodes[len(lines)] = node
+        # even a 0-d node is deleted: elementwise graphs vectorize, so it may hold 10^6 values;
+        # not the operand the result was written into: its buffer lives on under the new name
         dead = [expr[p] for p in _unique(node.inputs) if last_use.get(p) is node
-                and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT]
-        # even a 0-d node is deleted: elementwise graphs vectorize, so it may hold 10^6 values
+                and p is not target and p.op is not INPUT and p.op is not SHARED
+                and p.op is not CONSTANT]
         if dead:
             lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(expr[o] for o in outputs)

@@ -12,8 +12,8 @@ kinds of reuse are planned here, both only where they are provably invisible:
   which is always a valid order since nothing but the return reads them). Updates still all read
   the old values: an in-place write is kept only when nothing after it reads the variable.
 
-An op opts in by giving ``Op.inplace``, a template with ``{out}``; ``Op.view`` marks ops whose result
-may share memory with their first operand (transpose, reshape, basic indexing...).
+An op opts in by giving ``Op.inplace``, a template with ``{out}``; ``Op.view`` marks ops whose
+result may share memory with their first operand (transpose, reshape, basic indexing...).
 """
 
 from __future__ import annotations

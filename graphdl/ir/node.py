@@ -45,12 +45,12 @@ class Node:
         name: str | None = None,
         origin: str | None = None,
     ) -> None:
-        set_ = object.__setattr__
+        set_ = object.__setattr__  # conversions skipped when already done: 10^5-node graphs
         set_(self, "op", op)
-        set_(self, "inputs", tuple(inputs))
-        set_(self, "attrs", dict(attrs))
-        set_(self, "shape", tuple(shape))
-        set_(self, "dtype", np.dtype(dtype))
+        set_(self, "inputs", inputs if type(inputs) is tuple else tuple(inputs))
+        set_(self, "attrs", dict(attrs) if attrs else {})
+        set_(self, "shape", shape if type(shape) is tuple else tuple(shape))
+        set_(self, "dtype", dtype if isinstance(dtype, np.dtype) else np.dtype(dtype))
         set_(self, "name", name)
         set_(self, "origin", origin if origin is not None else user_origin())
         set_(self, "id", next(_ids))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import CodeType
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CLI_DIR = os.path.join(_PACKAGE_DIR, "cli")
@@ -22,10 +23,34 @@ def user_origin() -> str:
     """
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if filename.startswith(_CLI_DIR):
+        code = frame.f_code
+        where = _WHERE.get(code)
+        if where is None:
+            where = _classify(code)
+        if where is _STOP:
             return "?"
-        if not filename.startswith(_PACKAGE_DIR):
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        if where is not _INSIDE:
+            return f"{where}:{frame.f_lineno}"
         frame = frame.f_back
     return "?"
+
+
+# Every node built walks a few frames, so what each code object is (graphdl's own code, the
+# CLI, or a user's file and its short name) is decided once per code object, not per node.
+_INSIDE, _STOP = object(), object()  # graphdl's own code; the CLI (stop: no user line)
+_WHERE: dict[CodeType, object] = {}  # code object -> _INSIDE, _STOP or the file's short name
+_WHERE_LIMIT = 1 << 14  # code objects made by exec() at run time must not pile up
+
+
+def _classify(code: CodeType) -> object:
+    filename = code.co_filename
+    if filename.startswith(_CLI_DIR):
+        where = _STOP
+    elif filename.startswith(_PACKAGE_DIR):
+        where = _INSIDE
+    else:
+        where = os.path.basename(filename)
+    if len(_WHERE) >= _WHERE_LIMIT:
+        _WHERE.clear()
+    _WHERE[code] = where
+    return where

@@ -73,6 +73,9 @@ def matrix(name: str | None = None, shape: Sequence[int | None] = (None, None),
     return tensor(name, shape, dtype)
 
 
+_WEAK_DTYPES = {bool: np.dtype(bool), int: np.dtype("int64"), float: np.dtype("float64")}
+
+
 def constant(value: Any, dtype: Any = None, name: str | None = None) -> Node:
     """A constant. Python numbers stay *weak* (they take the dtype of what they meet, as in
     NumPy 2), so ``x32 * 2.0`` stays float32."""
@@ -83,8 +86,7 @@ def constant(value: Any, dtype: Any = None, name: str | None = None) -> Node:
     if weak:
         kind = bool if isinstance(value, bool) else int if isinstance(value, int) else float
         value = kind(value)
-        array_dtype = np.result_type(value) if kind is not int else np.dtype("int64")
-        return Node(CONSTANT, (), {"value": value, "weak": True}, (), array_dtype, name)
+        return Node(CONSTANT, (), {"value": value, "weak": True}, (), _WEAK_DTYPES[kind], name)
     array = np.array(value, dtype=dtype)
     if array.dtype == object:
         raise DTypeError(f"constant {name or ''}: cannot make a numeric array from {value!r}")

@@ -83,6 +83,11 @@ PASSES: dict[str, PassFn] = {
     "specialize": _rewriting("specialize"),
 }
 FINAL_PASSES = ("schedule",)  # run once, after the rounds
+# Passes that leave nothing for a second run of themselves: merging equal nodes twice merges
+# nothing more, and a fold folds every all-constant node it can. (The rule families are not:
+# canonicalize's guard against growth counts consumers conservatively, so a second walk may
+# find a rewrite the first refused.)
+IDEMPOTENT = frozenset({"cse", "fold"})
 DEFAULT_PASSES = ("cse", "fold", "canonicalize", "stabilize", "specialize", "schedule")
 MAX_ROUNDS = 4
 
@@ -112,15 +117,23 @@ def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds
     order = topological(outs)
     report = Report(nodes_before=len(order))
     rewriting = [n for n in names if n in PASSES]
+    # An idempotent pass has nothing to do on a graph it left itself, so it runs again only when
+    # another pass has changed the graph since (CSE is the costliest walk of a "no change" round).
+    stale = set(rewriting)
     for _ in range(max_rounds if rewriting else 0):
         report.rounds += 1
         changed = False
         for name in rewriting:
+            if name not in stale:
+                continue
             t0 = time.perf_counter()
             before = len(order)
             new, fired, rejected = PASSES[name](outs, order, strict)
             if fired:  # otherwise the graph is untouched and so is its order
                 order = topological(new)
+                stale.update(rewriting)
+            if name in IDEMPOTENT:
+                stale.discard(name)
             report.record(name, report.rounds, before, len(order), time.perf_counter() - t0,
                           fired)
             report.rejected.update(rejected)

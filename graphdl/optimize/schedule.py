@@ -47,24 +47,45 @@ def _storage(order: Sequence[Node]) -> dict[Node, Node]:
     return owner
 
 
+def _reads(order: Sequence[Node], owner: dict[Node, Node]
+           ) -> dict[Node, tuple[tuple[Node, int], ...]]:
+    """For each node, the storage owners it reads and how many of its distinct inputs each
+    accounts for (``a * a.T`` reads one owner twice), computed once for all later counting."""
+    reads: dict[Node, tuple[tuple[Node, int], ...]] = {}
+    for node in order:
+        inputs = node.inputs
+        if len(inputs) == 1:
+            reads[node] = ((owner[inputs[0]], 1),)
+            continue
+        counts: dict[Node, int] = {}
+        for p in set(inputs):
+            o = owner[p]
+            counts[o] = counts.get(o, 0) + 1
+        reads[node] = tuple(counts.items())
+    return reads
+
+
 def peak_bytes(order: Sequence[Node], outputs: Sequence[Node]) -> int:
     """Peak bytes of computed arrays alive at once when the statements run in ``order``."""
     owner = _storage(order)
+    reads = _reads(order, owner)
+    size = {node: nbytes(node) for node in order}
     uses: dict[Node, int] = {}
     for node in order:
-        for p in set(node.inputs):
-            uses[owner[p]] = uses.get(owner[p], 0) + 1
+        for o, k in reads[node]:
+            uses[o] = uses.get(o, 0) + k
     for out in outputs:
         uses[owner[out]] = uses.get(owner[out], 0) + 1  # outputs are never freed
     live = peak = 0
     for node in order:
-        live += nbytes(node)
-        peak = max(peak, live)
-        for p in set(node.inputs):
-            o = owner[p]
-            uses[o] -= 1
-            if uses[o] == 0:
-                live -= nbytes(o)
+        live += size[node]
+        if live > peak:
+            peak = live
+        for o, k in reads[node]:
+            left = uses[o] - k
+            uses[o] = left
+            if left == 0:
+                live -= size[o]
     return peak
 
 
@@ -72,33 +93,41 @@ def schedule(outputs: Sequence[Node]) -> list[Node]:
     """A topological order of everything ``outputs`` need, chosen to keep peak memory low."""
     order = topological(outputs)
     owner = _storage(order)
+    reads = _reads(order, owner)
+    size = {node: nbytes(node) for node in order}
     readers: dict[Node, list[Node]] = {n: [] for n in order}  # owner -> nodes reading it
     waiting: dict[Node, int] = {}
     consumers: dict[Node, list[Node]] = {n: [] for n in order}
+    uses: dict[Node, int] = dict.fromkeys(order, 0)
     for node in order:
-        distinct = set(node.inputs)
+        inputs = node.inputs
+        distinct = (inputs[0],) if len(inputs) == 1 else set(inputs)
         waiting[node] = len(distinct)
         for p in distinct:
             consumers[p].append(node)
-            readers[owner[p]].append(node)
-    uses = {o: len(r) for o, r in readers.items()}
+        for o, k in reads[node]:
+            readers[o].append(node)
+            uses[o] += k
     for out in outputs:
         uses[owner[out]] += 1
 
     def score(node: Node) -> int:
-        freed = sum(nbytes(o) for o in {owner[p] for p in node.inputs}
-                    if uses[o] == sum(1 for p in set(node.inputs) if owner[p] is o))
-        return freed - nbytes(node)
+        freed = 0
+        for o, k in reads[node]:
+            if uses[o] == k:
+                freed += size[o]
+        return freed - size[node]
 
     result: list[Node] = []
     heap: list[tuple[int, int, Node]] = []
     position = {node: i for i, node in enumerate(order)}
     best: dict[Node, int] = {}
+    push_ = heapq.heappush
 
     def push(node: Node) -> None:
         s = score(node)
         best[node] = s
-        heapq.heappush(heap, (-s, position[node], node))
+        push_(heap, (-s, position[node], node))
 
     done: set[Node] = set()
     for node in order:  # leaves first, in the written order (they cost nothing)
@@ -116,8 +145,8 @@ def schedule(outputs: Sequence[Node]) -> list[Node]:
             continue  # an outdated entry: the node was re-pushed with a better score
         done.add(node)
         result.append(node)
-        for o in {owner[p] for p in set(node.inputs)}:
-            uses[o] -= sum(1 for p in set(node.inputs) if owner[p] is o)
+        for o, k in reads[node]:
+            uses[o] -= k
             if uses[o] <= 2:  # its last reader(s), if ready, may now free it: re-score
                 for r in readers[o]:
                     if r not in done and waiting[r] == 0:
