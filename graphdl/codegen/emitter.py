@@ -106,21 +106,22 @@ def emit_function(
     if title:
         lines.append(f"    # {comment_text(title, 200)}")
     line_nodes: dict[int, Node] = {}
+    describe = _Describer()
     computed = [n for n in schedule if n.op is not INPUT and n.op is not SHARED]
     for node in computed:
         if node.op is CONSTANT:
             expr[node] = _constant_code(node, attrs)
             continue
         args = [expr[p] for p in node.inputs]
-        rendered = {k: attrs.render(v) for k, v in node.attrs.items()}
         target = plan.writes_into.get(node)
         if target is not None:
             code = node.op.emit_into(args, out=expr[target])
         else:
+            rendered = {k: attrs.render(v) for k, v in node.attrs.items()} if node.attrs else {}
             code = node.op.emit_expr(args, rendered)
         var = namer.name(node.name)
         expr[node] = var
-        lines.append(f"    {var} = {code}  # {_describe(node, var)}")
+        lines.append(f"    {var} = {code}  # {describe(node, var)}")
         line_nodes[len(lines)] = node
         # even a 0-d node is deleted: elementwise graphs vectorize, so it may hold 10^6 values;
         # not the operand the result was written into: its buffer lives on under the new name
@@ -143,16 +144,34 @@ def _constant_code(node: Node, attrs: _Attrs) -> str:
     return literal(value)
 
 
-def _describe(node: Node, var: str) -> str:
-    parts = [node.op.name, node.type_str()]
-    if node.name and node.name != var:
-        parts.append(repr(comment_text(node.name, 40)))
-    if node.origin and node.origin != "?":
-        parts.append(f"({comment_text(node.origin, 60)})")
-    return " ".join(parts)
+class _Describer:
+    """The comment after a statement: op, type, the user's name and line. Types and lines
+    repeat across a graph, so each distinct one is rendered once (10^5-node graphs)."""
+
+    def __init__(self) -> None:
+        self._types: dict[tuple, str] = {}
+        self._origins: dict[str, str] = {}
+
+    def __call__(self, node: Node, var: str) -> str:
+        key = (node.dtype, node.shape)
+        type_str = self._types.get(key)
+        if type_str is None:
+            type_str = self._types[key] = node.type_str()
+        text = f"{node.op.name} {type_str}"
+        if node.name and node.name != var:
+            text += f" {comment_text(node.name, 40)!r}"
+        origin = node.origin
+        if origin and origin != "?":
+            where = self._origins.get(origin)
+            if where is None:
+                where = self._origins[origin] = f" ({comment_text(origin, 60)})"
+            text += where
+        return text
 
 
 def _unique(nodes: Sequence[Node]) -> list[Node]:
+    if len(nodes) == 1:
+        return list(nodes)
     seen: list[Node] = []
     for n in nodes:
         if all(n is not s for s in seen):

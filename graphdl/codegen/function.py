@@ -71,7 +71,8 @@ class Function:
             update_targets=self.shared_updated,
         )
         self._function = _compile(self._emitted, self._filename)
-        self._checkers = [_InputCheck(x, self.schedule) for x in self.inputs]
+        vectorizing = _only_elementwise_consumers(self.inputs, self.schedule)
+        self._checkers = [_InputCheck(x, x in vectorizing) for x in self.inputs]
         self._update_boxes = [s.box for s in self.shared_updated]
         self._shared_boxes = [s.box for s in self.shared]
 
@@ -268,13 +269,13 @@ def _compile(emitted: Emitted, filename: str):
 class _InputCheck:
     """Converts and checks one argument before any computation runs."""
 
-    def __init__(self, node: Node, schedule: Sequence[Node]) -> None:
+    def __init__(self, node: Node, vectorizes: bool) -> None:
         self.shape = node.shape
         self.label = node.label()
         self.dtype = node.dtype
         self.ndim = node.ndim
         self.static = [(i, d) for i, d in enumerate(node.shape) if d is not None]
-        self.vectorizes = _only_elementwise_consumers(node, schedule)
+        self.vectorizes = vectorizes  # may take extra leading axes (see below)
 
     def __call__(self, value: Any) -> np.ndarray:
         if value.__class__ is not np.ndarray:
@@ -318,13 +319,22 @@ class _InputCheck:
         return array.astype(self.dtype)
 
 
-def _only_elementwise_consumers(node: Node, schedule: Sequence[Node]) -> bool:
-    """True when every node depending on ``node`` is elementwise, so arguments with extra
-    leading axes broadcast through the whole graph the way NumPy would (vectorized calls)."""
-    reached = {node}
+def _only_elementwise_consumers(inputs: Sequence[Node], schedule: Sequence[Node]) -> set[Node]:
+    """The inputs every dependent node of which is elementwise, so arguments with extra leading
+    axes broadcast through the whole graph the way NumPy would (vectorized calls).
+
+    One walk for all inputs: each node carries a bit mask of the inputs it depends on, and a
+    non-elementwise node disqualifies the inputs in its mask.
+    """
+    bit = {x: 1 << i for i, x in enumerate(inputs)}
+    mask: dict[Node, int] = {}
+    refused = 0
     for n in schedule:
-        if any(p in reached for p in n.inputs):
-            if not n.op.elementwise:
-                return False
-            reached.add(n)
-    return True
+        m = bit.get(n, 0)
+        for p in n.inputs:
+            m |= mask.get(p, 0)
+        if m:
+            mask[n] = m
+            if n.inputs and not n.op.elementwise:
+                refused |= m
+    return {x for x in inputs if not refused & bit[x]}

@@ -92,10 +92,9 @@ def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Seq
     position = {n: i for i, n in enumerate(order)}
 
     last_read: dict[Node, int] = {}  # alias root -> position of its last reader
-    for node in order:
+    for here, node in enumerate(order):  # in order, so the last write is the latest reader
         for parent in node.inputs:
-            r = root.get(parent, parent)
-            last_read[r] = max(last_read.get(r, -1), position[node])
+            last_read[root.get(parent, parent)] = here
     for node in list(outputs) + list(updates):
         last_read[root.get(node, node)] = len(order)  # returned: alive to the end
 

@@ -35,7 +35,7 @@ from graphdl.optimize import (  # noqa: F401 (importing registers the rules)
 from graphdl.optimize.cse import cse
 from graphdl.optimize.report import Report
 from graphdl.optimize.rewriter import rewrite_graph, topological
-from graphdl.optimize.schedule import peak_bytes, schedule
+from graphdl.optimize.schedule import schedule_with_peaks
 
 
 # A pass: (outputs, their topological order, strict) -> (new outputs, fired, refused)
@@ -144,9 +144,8 @@ def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds
     report.nodes_after = len(order)
     if "schedule" in names:
         t0 = time.perf_counter()
-        report.schedule = schedule(outs)
-        report.peak_bytes = {"depth-first": peak_bytes(order, outs),
-                             "scheduled": peak_bytes(report.schedule, outs)}
+        report.schedule, depth_first, scheduled = schedule_with_peaks(outs, order)
+        report.peak_bytes = {"depth-first": depth_first, "scheduled": scheduled}
         report.schedule_seconds = time.perf_counter() - t0
     report.seconds = time.perf_counter() - start
     return (outs[0] if single else outs), report

@@ -150,16 +150,18 @@ class Rewriter:
                     uses[p] = uses.get(p, 0) + 1
             for o in outputs:
                 uses[o] = uses.get(o, 0) + 1
+        rules_for = self._rules_for
         for node in order:
             if node in memo:
                 continue
             inputs = tuple([memo[p] for p in node.inputs])
             new = node if inputs == node.inputs else rebuild(node, inputs)  # == is identity here
-            final = self._simplify(new)
+            final = self._simplify(new) if rules_for(new.op.name) else new
             memo[node] = final
-            memo[final] = final
-            if final is not node and self.no_growth:
-                uses[final] = uses.get(final, 0) + uses.get(node, 0)
+            if final is not node:
+                memo[final] = final
+                if self.no_growth:
+                    uses[final] = uses.get(final, 0) + uses.get(node, 0)
         return [memo[o] for o in outputs]
 
     def _simplify(self, node: Node) -> Node:

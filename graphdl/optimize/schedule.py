@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
@@ -65,11 +66,11 @@ def _reads(order: Sequence[Node], owner: dict[Node, Node]
     return reads
 
 
-def peak_bytes(order: Sequence[Node], outputs: Sequence[Node]) -> int:
-    """Peak bytes of computed arrays alive at once when the statements run in ``order``."""
-    owner = _storage(order)
-    reads = _reads(order, owner)
-    size = {node: nbytes(node) for node in order}
+def peak_bytes(order: Sequence[Node], outputs: Sequence[Node],
+               memory: _Memory | None = None) -> int:
+    """Peak bytes of computed arrays alive at once when the statements run in ``order``
+    (``memory``: the graph's `_Memory` if the caller has it, for any order of the same graph)."""
+    owner, reads, size = memory or _Memory.of(order)
     uses: dict[Node, int] = {}
     for node in order:
         for o, k in reads[node]:
@@ -89,12 +90,25 @@ def peak_bytes(order: Sequence[Node], outputs: Sequence[Node]) -> int:
     return peak
 
 
-def schedule(outputs: Sequence[Node]) -> list[Node]:
-    """A topological order of everything ``outputs`` need, chosen to keep peak memory low."""
-    order = topological(outputs)
-    owner = _storage(order)
-    reads = _reads(order, owner)
-    size = {node: nbytes(node) for node in order}
+class _Memory(NamedTuple):
+    """What the memory model knows of each node of a graph, whatever the statement order."""
+
+    owner: dict[Node, Node]
+    reads: dict[Node, tuple[tuple[Node, int], ...]]
+    size: dict[Node, int]
+
+    @classmethod
+    def of(cls, order: Sequence[Node]) -> _Memory:
+        owner = _storage(order)
+        return cls(owner, _reads(order, owner), {node: nbytes(node) for node in order})
+
+
+def schedule(outputs: Sequence[Node], order: Sequence[Node] | None = None,
+             memory: _Memory | None = None) -> list[Node]:
+    """A topological order of everything ``outputs`` need, chosen to keep peak memory low.
+    ``order`` (their depth-first order) and its ``memory`` may be passed in if already known."""
+    order = topological(outputs) if order is None else order
+    owner, reads, size = memory or _Memory.of(order)
     readers: dict[Node, list[Node]] = {n: [] for n in order}  # owner -> nodes reading it
     waiting: dict[Node, int] = {}
     consumers: dict[Node, list[Node]] = {n: [] for n in order}
@@ -182,3 +196,12 @@ def _views_just_in_time(order: list[Node]) -> list[Node]:
             deferred.discard(node)
             place(node)
     return result
+
+
+def schedule_with_peaks(outputs: Sequence[Node], order: Sequence[Node]
+                        ) -> tuple[list[Node], int, int]:
+    """(`schedule`, peak bytes of the depth-first ``order``, peak bytes of the schedule), with
+    the memory model of the graph worked out once for the three."""
+    memory = _Memory.of(order)
+    scheduled = schedule(outputs, order, memory)
+    return scheduled, peak_bytes(order, outputs, memory), peak_bytes(scheduled, outputs, memory)
