@@ -86,7 +86,8 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
     for new, old in zip(inputs, node.inputs):
         if new is not old:
             changed = True
-            if (new.shape != old.shape or new.dtype != old.dtype or _weak(new) or _weak(old)):
+            if (new.shape != old.shape or new.dtype != old.dtype
+                    or (new.op is CONSTANT and _weak(new)) or (old.op is CONSTANT and _weak(old))):
                 retype = True
     if not changed:
         return node
@@ -150,13 +151,19 @@ class Rewriter:
                     uses[p] = uses.get(p, 0) + 1
             for o in outputs:
                 uses[o] = uses.get(o, 0) + 1
-        rules_for = self._rules_for
+        rules_for, simplify = self._rules_for, self._simplify
         for node in order:
             if node in memo:
                 continue
-            inputs = tuple([memo[p] for p in node.inputs])
-            new = node if inputs == node.inputs else rebuild(node, inputs)  # == is identity here
-            final = self._simplify(new) if rules_for(new.op.name) else new
+            old = node.inputs
+            if not old:
+                new = node
+            elif len(old) == 1:  # the common cases, without building a list first
+                new = node if memo[old[0]] is old[0] else rebuild(node, (memo[old[0]],))
+            else:
+                inputs = tuple([memo[p] for p in old])
+                new = node if inputs == old else rebuild(node, inputs)  # == is identity here
+            final = simplify(new, rules) if (rules := rules_for(new.op.name)) else new
             memo[node] = final
             if final is not node:
                 memo[final] = final
@@ -164,10 +171,11 @@ class Rewriter:
                     uses[final] = uses.get(final, 0) + uses.get(node, 0)
         return [memo[o] for o in outputs]
 
-    def _simplify(self, node: Node) -> Node:
+    def _simplify(self, node: Node, rules: tuple[Rule, ...] | None = None) -> Node:
+        """``node`` after its rules (``rules``: those of its op, if the caller has them)."""
         for _ in range(MAX_REWRITES_PER_NODE):
             replacement = None
-            for rule in self._rules_for(node.op.name):
+            for rule in rules if rules is not None else self._rules_for(node.op.name):
                 candidate = rule.fn(node)
                 if candidate is None or candidate is node:
                     continue
@@ -182,7 +190,7 @@ class Rewriter:
                 break
             if replacement is None:
                 return node
-            node = replacement
+            node, rules = replacement, None
         return node
 
     def _rules_for(self, op_name: str) -> tuple[Rule, ...]:
