@@ -117,8 +117,9 @@ def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds
     order = topological(outs)
     report = Report(nodes_before=len(order))
     rewriting = [n for n in names if n in PASSES]
-    # An idempotent pass has nothing to do on a graph it left itself, so it runs again only when
-    # another pass has changed the graph since (CSE is the costliest walk of a "no change" round).
+    # A pass is deterministic: on a graph where it fired nothing it would fire nothing again, and
+    # an idempotent pass has nothing to do on a graph it left itself. Such a pass runs again only
+    # once another pass has changed the graph (a "no change" round would walk it once per pass).
     stale = set(rewriting)
     for _ in range(max_rounds if rewriting else 0):
         report.rounds += 1
@@ -132,14 +133,14 @@ def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds
             if fired:  # otherwise the graph is untouched and so is its order
                 order = topological(new)
                 stale.update(rewriting)
-            if name in IDEMPOTENT:
-                stale.discard(name)
+            if not fired or name in IDEMPOTENT:
+                stale.discard(name)  # it would do the same (nothing) again on this graph
             report.record(name, report.rounds, before, len(order), time.perf_counter() - t0,
                           fired)
             report.rejected.update(rejected)
             changed = changed or bool(fired)
             outs = new
-        if not changed:
+        if not changed or not stale:
             break
     report.nodes_after = len(order)
     if "schedule" in names:
