@@ -55,6 +55,23 @@ class Node:
         set_(self, "origin", origin if origin is not None else user_origin())
         set_(self, "id", next(_ids))
 
+    def over(self, inputs: tuple[Node, ...], shape: Shape, dtype: np.dtype) -> Node:
+        """This node's op, attributes, name and origin over other ``inputs``, with the given
+        static type. Rewriting rebuilds every node downstream of a change this way, from values
+        that are already a node's (a tuple of nodes, a shape tuple, a dtype), so nothing needs
+        converting or copying: the attribute dict is shared, and no node ever mutates it."""
+        new = Node.__new__(Node)
+        set_ = object.__setattr__
+        set_(new, "op", self.op)
+        set_(new, "inputs", inputs)
+        set_(new, "attrs", self.attrs)
+        set_(new, "shape", shape)
+        set_(new, "dtype", dtype)
+        set_(new, "name", self.name)
+        set_(new, "origin", self.origin)
+        set_(new, "id", next(_ids))
+        return new
+
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError(f"graphdl nodes are immutable (tried to set {key!r})")
 

@@ -28,6 +28,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT
 
@@ -91,8 +93,10 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
                 retype = True
     if not changed:
         return node
-    shape, dtype = node.op.infer(inputs, node.attrs) if retype else (node.shape, node.dtype)
-    return Node(node.op, inputs, node.attrs, shape, dtype, name=node.name, origin=node.origin)
+    if not retype:
+        return node.over(inputs, node.shape, node.dtype)
+    shape, dtype = node.op.infer(inputs, node.attrs)
+    return node.over(inputs, tuple(shape), np.dtype(dtype))
 
 
 def _weak(node: Node) -> bool:
@@ -187,6 +191,10 @@ class Rewriter:
                     continue
                 self.fired[rule.name] += 1
                 replacement = self._settle(candidate, node)
+                if self.no_growth:  # the replaced node no longer reads its inputs
+                    uses = self.uses
+                    for p in node.inputs:
+                        uses[p] -= 1
                 break
             if replacement is None:
                 return node
@@ -238,12 +246,12 @@ class Rewriter:
         for fresh in _unseen(root, memo):
             _adopt(fresh, replaced, fresh is root)
             new = rebuild(fresh, tuple(memo[p] for p in fresh.inputs))
+            if uses is not None:  # the root's own consumers are carried over by `run`
+                for p in new.inputs:
+                    uses[p] = uses.get(p, 0) + 1
             final = self._simplify(new)
             memo[fresh] = final
             memo[final] = final
-            if uses is not None:  # the root's own consumers are carried over by `run`
-                for p in final.inputs:
-                    uses[p] = uses.get(p, 0) + 1
         return memo[root]
 
 
