@@ -65,6 +65,10 @@ class Dual:
         return np.ndim(self.primal)
 
     @property
+    def size(self) -> int:
+        return int(np.size(self.primal))
+
+    @property
     def dtype(self) -> np.dtype:
         return np.asarray(self.primal).dtype
 
