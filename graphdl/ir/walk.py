@@ -10,27 +10,27 @@ from graphdl.ir.node import Node
 def toposort(outputs: Iterable[Node]) -> list[Node]:
     """Every ancestor of ``outputs`` (themselves included), each after all of its inputs.
 
-    Depth-first with an explicit stack; the order is deterministic (inputs left to right).
+    Depth-first with an explicit stack of input iterators; the order is deterministic (inputs
+    left to right). A node is marked when first pushed: in an acyclic graph a node on the stack
+    is never an input of a node above it, so no separate "on the stack" set is needed. Nodes
+    hash by identity, so the marks are a set of nodes (cheaper than a set of ``id`` numbers).
     """
     order: list[Node] = []
-    done: set[int] = set()
+    seen: set[Node] = set()
     for root in outputs:
-        if id(root) in done:
+        if root in seen:
             continue
-        stack: list[tuple[Node, int]] = [(root, 0)]
-        on_stack = {id(root)}
+        seen.add(root)
+        stack = [(root, iter(root.inputs))]
         while stack:
-            node, i = stack[-1]
-            if i < len(node.inputs):
-                stack[-1] = (node, i + 1)
-                child = node.inputs[i]
-                if id(child) not in done and id(child) not in on_stack:
-                    stack.append((child, 0))
-                    on_stack.add(id(child))
+            node, pending = stack[-1]
+            for child in pending:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child.inputs)))
+                    break
             else:
                 stack.pop()
-                on_stack.discard(id(node))
-                done.add(id(node))
                 order.append(node)
     return order
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphdl.ir.node import Node
+from graphdl.ir.walk import toposort as topological  # the passes import it from here
 from graphdl.ops.leaves import CONSTANT
 
 RewriteFn = Callable[[Node], "Node | None"]
@@ -101,29 +102,6 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
 
 def _weak(node: Node) -> bool:
     return node.op is CONSTANT and node.attrs.get("weak", False)
-
-
-def topological(outputs: Iterable[Node]) -> list[Node]:
-    """Every node the outputs reach, each after its inputs: the order of `graphdl.ir.toposort`
-    (depth first, inputs left to right), iterative, with a little less work per node."""
-    order: list[Node] = []
-    seen: set[Node] = set()
-    for root in outputs:
-        if root in seen:
-            continue
-        seen.add(root)
-        stack = [(root, iter(root.inputs))]
-        while stack:
-            node, pending = stack[-1]
-            for child in pending:
-                if child not in seen:
-                    seen.add(child)
-                    stack.append((child, iter(child.inputs)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    return order
 
 
 class Rewriter:
