@@ -11,7 +11,9 @@ exposes ``x * 1``, a merge exposes ``a - -b``...). Dead code never survives: eve
 only what the outputs reach.
 
 Each pass is linear in the graph (one topological walk, memoized by node), and the number of
-rounds is bounded, so optimization time is linear in graph size.
+rounds is bounded, so optimization time is linear in graph size. A pass that changed nothing is
+not rerun until another pass changes the graph, and a canonicalize pass that would end with more
+operations than it started with is undone (`Report.reverted`): simplification never grows a graph.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from graphdl.optimize import (  # noqa: F401 (importing registers the rules)
 )
 from graphdl.optimize.cse import cse
 from graphdl.optimize.report import Report
-from graphdl.optimize.rewriter import rewrite_graph, topological
+from graphdl.optimize.rewriter import NO_GROWTH, operations, rewrite_graph, topological
 from graphdl.optimize.schedule import schedule_with_peaks
 
 
@@ -131,7 +133,13 @@ def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds
             before = len(order)
             new, fired, rejected = PASSES[name](outs, order, strict)
             if fired:  # otherwise the graph is untouched and so is its order
-                order = topological(new)
+                new_order = topological(new)
+                if name in NO_GROWTH and operations(new_order) > operations(order):
+                    report.reverted.append((name, report.rounds, operations(order),
+                                            operations(new_order)))
+                    new, new_order, fired = outs, order, Counter()
+                order = new_order
+            if fired:
                 stale.update(rewriting)
             if not fired or name in IDEMPOTENT:
                 stale.discard(name)  # it would do the same (nothing) again on this graph

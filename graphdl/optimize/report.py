@@ -54,6 +54,9 @@ class Report:
     peak_bytes: dict[str, int] = field(default_factory=dict)  # by statement order
     schedule: list | None = None  # the order gd.function emits statements in (nodes)
     schedule_seconds: float = 0.0
+    # passes undone because they would have grown the graph: (pass, round, operations before,
+    # operations after)
+    reverted: list[tuple[str, int, int, int]] = field(default_factory=list)
 
     def record(self, name: str, round: int, before: int, after: int, seconds: float,
                rewrites: Counter) -> None:
@@ -76,7 +79,8 @@ class Report:
                 "seconds": self.seconds, "rounds": self.rounds,
                 "passes": [p.to_dict() for p in self.passes],
                 "rewrites": dict(self.rewrites),
-                "rejected": dict(self.rejected), "peak_bytes": dict(self.peak_bytes)}
+                "rejected": dict(self.rejected), "peak_bytes": dict(self.peak_bytes),
+                "reverted": [list(r) for r in self.reverted]}
 
     def __str__(self) -> str:
         rounds = f"{self.rounds} round{'s' * (self.rounds != 1)}"
@@ -93,6 +97,9 @@ class Report:
                 nodes = f"{p.nodes_before:>6} -> {p.nodes_after:<6}"
                 line = f"    {p.name:<{width}} {nodes} {p.seconds * 1e3:6.1f} ms  {p.describe()}"
                 lines.append(line.rstrip())
+        for name, r, before, after in self.reverted:
+            lines.append(f"  undid {name} in round {r}: it would have grown the graph from "
+                         f"{before} to {after} operations")
         for rule, count in sorted(self.rejected.items()):
             lines.append(f"  refused {count} x {rule} (would change shape or dtype)")
         if self.peak_bytes:

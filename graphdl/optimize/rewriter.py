@@ -19,7 +19,9 @@ also refuses a replacement that would duplicate work staying alive: ``-(1 - a) -
 win when ``1 - a`` is read only there, and a new node beside the old one when ``1 - a`` is also
 read elsewhere. It counts the operations the replacement adds (nodes not in the graph yet) and
 those it frees (the replaced node and what only it reads, by consumer counts), and keeps the
-replacement only when it adds no more than it frees. Leaves and views cost nothing here.
+replacement only when it adds no more than it frees. Leaves, views and negations cost nothing
+here (negations move outward to cancel or merge into subtractions); the pass manager then undoes
+a whole canonicalize pass that would leave more operations than it found.
 """
 
 from __future__ import annotations
@@ -234,8 +236,19 @@ class Rewriter:
 
 
 def _costs(node: Node) -> bool:
-    """Does ``node`` count as an operation (not a leaf, not a view of its operand)?"""
-    return bool(node.inputs) and not node.op.view
+    """Does ``node`` count as an operation here (not a leaf, a view or a negation)?
+
+    Negations are what canonicalize moves outward so that they cancel (``--x``) or merge into a
+    subtraction (``a + -b -> a - b``); a negation pulled through a shared operand is usually
+    absorbed further on. Should it not be, the pass manager's check on the whole pass
+    (`operations`) still refuses a canonicalize pass that ends with more operations.
+    """
+    return bool(node.inputs) and not node.op.view and node.op.name != "negative"
+
+
+def operations(order: Sequence[Node]) -> int:
+    """The operations of a graph (nodes that are not leaves or views), for the growth check."""
+    return sum(1 for n in order if n.inputs and not n.op.view)
 
 
 def _unseen(root: Node, seen: dict[Node, Node]) -> list[Node]:
