@@ -174,7 +174,7 @@ class Rewriter:
                 if self.no_growth:  # the replaced node no longer reads its inputs
                     uses = self.uses
                     for p in node.inputs:
-                        uses[p] -= 1
+                        uses[p] = uses.get(p, 1) - 1
                 break
             if replacement is None:
                 return node
