@@ -167,7 +167,9 @@ SCHEDULES = [
 ]
 
 
-@pytest.mark.parametrize("schedule,formula", SCHEDULES, ids=[type(s[0]).__name__ for s in SCHEDULES])
+@pytest.mark.parametrize(
+    "schedule,formula", SCHEDULES, ids=[type(s[0]).__name__ for s in SCHEDULES]
+)
 def test_schedule_values(schedule, formula):
     step = gd.shared(np.float64(0.0), name="k")
     value = gd.function([], schedule(step))

@@ -57,7 +57,8 @@ def test_float32_training_stays_float32():
 
 def test_classifier_refuses_a_model_of_another_dtype():
     model = nn.Sequential(nn.Dense(4, 3, 0))
-    with pytest.raises(TypeError, match="dense.W has dtype float64, the classifier runs in float32"):
+    expected = "dense.W has dtype float64, the classifier runs in float32"
+    with pytest.raises(TypeError, match=expected):
         Classifier(model, optim.SGD(0.1), n_features=4, dtype="float32")
 
 

@@ -130,7 +130,7 @@ def matrix_transpose(x: Any) -> Node:
     return transpose(x, perm)
 
 
-# --- expand_dims / squeeze -------------------------------------------------------------------------
+# --- expand_dims / squeeze ------------------------------------------------------------------------
 def _expand_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
     shape = list(inputs[0].shape)
     for a in attrs["axis"]:
@@ -219,7 +219,7 @@ def broadcast_like(x: Node, reference: Node) -> Node:
     return apply(BROADCAST_LIKE, x, reference)
 
 
-# --- concatenate / stack ---------------------------------------------------------------------------
+# --- concatenate / stack --------------------------------------------------------------------------
 def _concat_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
     axis = attrs["axis"]
     first = inputs[0]
@@ -311,7 +311,7 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Node:
     return concatenate([expand_dims(n, axis) for n in nodes], axis=axis)
 
 
-# --- zeros ------------------------------------------------------------------------------------------
+# --- zeros ----------------------------------------------------------------------------------------
 ZEROS_LIKE = Op("zeros_like", lambda inputs, attrs: (inputs[0].shape, np.dtype(attrs["dtype"])),
                 "np.zeros(np.shape({0}), dtype={dtype})", zero_derivative=True,
                 doc="Zeros shaped like a reference at run time (materialized only when needed).")
