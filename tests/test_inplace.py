@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import graphdl as gd
 
@@ -80,3 +81,26 @@ def test_batch_sized_temporaries_are_reused_only_when_shapes_are_provably_equal(
     fn2 = gd.function([X, row], gd.exp(X) + row, optimize=False)
     assert "np.add(" in fn2.source and "out=" in fn2.source
     np.testing.assert_allclose(fn2(X0, np.arange(3.0)), np.exp(X0) + np.arange(3.0))
+
+
+def test_vectorized_calls_reuse_buffers_and_stay_correct_for_every_argument_pattern():
+    x1, x2 = gd.scalar("x1"), gd.scalar("x2")
+    f = gd.log(x1) + x1 * x2 - gd.sin(x2)
+    fn = gd.function([x1, x2], [f, *gd.grad(f, [x1, x2])])
+
+    def expected(a, b):
+        return [np.log(a) + a * b - np.sin(b), 1 / a + b, a - np.cos(b)]
+
+    a = np.linspace(1.0, 3.0, 7)
+    b = np.linspace(4.0, 6.0, 7)
+    column, row = a[:, None], b[None, :5]
+    for args in [(a, 5.0), (2.0, b), (a, b), (column, row), (2.0, 5.0), (a, 5.0)]:
+        got = fn(*args)
+        for g, e in zip(got, expected(*args)):
+            np.testing.assert_allclose(g, np.broadcast_to(e, np.shape(g)), rtol=1e-14)
+            assert np.shape(g) == np.broadcast_shapes(*[np.shape(x) for x in args]) or (
+                np.ndim(g) == 0)
+    assert "out=" in fn._variants[(0,)][1].source  # (a, 5.0): temporaries reused
+    assert (0, 1) in fn._variants and len(fn._variants) == 3  # (column, row) used plain code
+    with pytest.raises(gd.GraphRuntimeError, match="run-time shape"):
+        fn(np.ones(3), np.ones(4))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from graphdl.codegen import runtime
-from graphdl.codegen.inplace import plan_inplace
+from graphdl.codegen.inplace import SameShape, plan_inplace
 from graphdl.codegen.names import Namer, comment_text
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
@@ -83,6 +83,7 @@ def emit_function(
     updates: Sequence[Node],
     title: str = "",
     update_targets: Sequence[Node] = (),
+    same_shape: SameShape | None = None,
 ) -> Emitted:
     """Source of ``def name(*params): ... return (outputs...), (updates...)``.
 
@@ -99,7 +100,7 @@ def emit_function(
         expr[node] = namer.name(node.name, prefix)
         param_names.append(expr[node])
 
-    plan = plan_inplace(schedule, outputs, updates, update_targets)
+    plan = plan_inplace(schedule, outputs, updates, update_targets, same_shape)
     schedule = plan.schedule
     last_use = _last_uses(schedule, outputs, updates)
     lines = [f"def {name}({', '.join(param_names)}):"]

@@ -22,7 +22,7 @@ from graphdl.codegen.names import comment_text, safe_identifier
 from graphdl.errors import GraphError, GraphRuntimeError, InputError, ShapeError
 from graphdl.ir.node import Node, SharedBox
 from graphdl.ir.shapes import fmt_shape
-from graphdl.ir.walk import toposort
+from graphdl.ir.walk import depends_on, toposort
 from graphdl.ops import elementwise as ew
 from graphdl.ops.leaves import INPUT, SHARED, SharedVariable
 from graphdl.ops.registry import as_node
@@ -75,6 +75,8 @@ class Function:
         self._checkers = [_InputCheck(x, x in vectorizing) for x in self.inputs]
         self._update_boxes = [s.box for s in self.shared_updated]
         self._shared_boxes = [s.box for s in self.shared]
+        self._vector_positions = [i for i, x in enumerate(self.inputs) if x in vectorizing]
+        self._variants: dict[tuple[int, ...], tuple[Any, Emitted, str]] = {}
 
     @property
     def source(self) -> str:
@@ -88,12 +90,17 @@ class Function:
                              f"({names}), received {len(args)}")
         values = [check(a) for check, a in zip(self._checkers, args)]
         values.extend(box.value for box in self._shared_boxes)
+        run, emitted, filename = self._function, self._emitted, self._filename
+        if self._vector_positions:
+            variant = self._vectorized_variant(values)
+            if variant is not None:
+                run, emitted, filename = variant
         try:
-            outputs, new_state = self._function(*values)
+            outputs, new_state = run(*values)
         except GraphError:
             raise
         except Exception as exc:  # a NumPy failure inside generated code: name the node
-            raise self._explain(exc) from None
+            raise self._explain(exc, emitted, filename) from None
         for box, value in zip(self._update_boxes, new_state):
             box.value = value
         # A gradient such as d sum(x) / dx is a read-only broadcast view (np.broadcast_to);
@@ -102,16 +109,52 @@ class Function:
                    for o in outputs]
         return outputs[0] if self._single else outputs
 
-    def _explain(self, exc: Exception) -> Exception:
+    def _vectorized_variant(self, values: list[Any]) -> tuple[Any, Emitted, str] | None:
+        """Code for a vectorized call, which may reuse buffers the static shapes cannot prove.
+
+        When every argument with extra leading axes has the same shape S and all arguments
+        broadcast to S, every node depending on those arguments holds an array of shape S at run
+        time, so one such dead temporary can receive another's result (as NumPy's temporary
+        elision does for hand-written one-liners). Built once per set of such arguments.
+        """
+        grown = tuple(i for i in self._vector_positions
+                      if values[i].ndim > self._checkers[i].ndim)
+        if not grown:
+            return None
+        shape = values[grown[0]].shape
+        if any(values[i].shape != shape for i in grown):
+            return None
+        try:
+            if np.broadcast_shapes(*[np.shape(v) for v in values]) != shape:
+                return None
+        except ValueError:
+            return None  # the plain code raises, and explains, the size clash
+        variant = self._variants.get(grown)
+        if variant is None:
+            big = depends_on(self.schedule, [self.inputs[i] for i in grown])
+            emitted = emit_function(
+                self.name, self.inputs + self.shared, self.schedule, self.outputs,
+                self.update_values, title=f"graphdl function {self.name}, vectorized call",
+                update_targets=self.shared_updated,
+                same_shape=lambda target, node: target in big and node in big,
+            )
+            filename = f"{self._filename[:-1]}:vectorized>"
+            variant = self._variants[grown] = (_compile(emitted, filename), emitted, filename)
+        return variant
+
+    def _explain(self, exc: Exception, emitted: Emitted | None = None,
+                 filename: str | None = None) -> Exception:
+        emitted = emitted or self._emitted
+        filename = filename or self._filename
         frames = traceback.extract_tb(exc.__traceback__)
         tb = exc.__traceback__
         local_values: dict[str, Any] = {}
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self._filename:
+            if tb.tb_frame.f_code.co_filename == filename:
                 local_values = dict(tb.tb_frame.f_locals)
             tb = tb.tb_next
-        line = next((f.lineno for f in reversed(frames) if f.filename == self._filename), None)
-        node = self._emitted.line_nodes.get(line) if line is not None else None
+        line = next((f.lineno for f in reversed(frames) if f.filename == filename), None)
+        node = emitted.line_nodes.get(line) if line is not None else None
         if node is None:  # e.g. an unpickled copy: no graph, but the line's comment names the node
             lines = self.source.splitlines()
             at = f" at `{lines[line - 1].strip()}`" if line and line <= len(lines) else ""
@@ -119,7 +162,7 @@ class Function:
                                      f"{type(exc).__name__}: {exc}")
         operands = []
         for parent in node.inputs:
-            code = self._emitted.variables.get(parent, "?")
+            code = emitted.variables.get(parent, "?")
             value = local_values.get(code)
             runtime_shape = np.shape(value) if value is not None else "?"
             operands.append(f"{parent.label()} {parent.type_str()} "
@@ -254,6 +297,7 @@ def _restore_function(state: dict[str, Any]) -> Function:
     boxes = [SharedBox(value) for value in state["values"]]
     fn._shared_boxes = [boxes[i] for i in state["shared"]]
     fn._update_boxes = [boxes[i] for i in state["updated"]]
+    fn._vector_positions, fn._variants = [], {}  # no graph to plan vectorized variants from
     return fn
 
 

@@ -18,11 +18,14 @@ result may share memory with their first operand (transpose, reshape, basic inde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+
+# Knowledge from outside the static shapes: "these two nodes will have the same run-time shape"
+SameShape = Callable[[Node, Node], bool]
 
 
 @dataclass
@@ -67,7 +70,7 @@ def _same_runtime_shape(target: Node, node: Node) -> bool:
 
 
 def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Sequence[Node],
-                 targets: Sequence[Node]) -> Plan:
+                 targets: Sequence[Node], same_shape: SameShape | None = None) -> Plan:
     """The statement order and the buffer each statement may write into."""
     root = _alias_roots(schedule)
     returned = set(outputs)
@@ -111,7 +114,7 @@ def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Seq
         for operand in node.inputs:
             if _is_leaf(operand) or root.get(operand) is not operand:
                 continue
-            if last_read.get(operand, -1) == here and _can_write(node, operand):
+            if last_read.get(operand, -1) == here and _can_write(node, operand, same_shape):
                 writes[node] = operand
                 break
     return Plan(order, writes)
@@ -121,6 +124,9 @@ def _writable(target: Node, node: Node) -> bool:
     return target.dtype == node.dtype and target.shape == node.shape and None not in target.shape
 
 
-def _can_write(node: Node, target: Node) -> bool:
-    return (node.op.inplace is not None and target.dtype == node.dtype
-            and _same_runtime_shape(target, node))
+def _can_write(node: Node, target: Node, same_shape: SameShape | None = None) -> bool:
+    if node.op.inplace is None or target.dtype != node.dtype:
+        return False
+    if same_shape is not None and same_shape(target, node):
+        return True
+    return _same_runtime_shape(target, node)
