@@ -124,11 +124,13 @@ class Function:
         shape = values[grown[0]].shape
         if any(values[i].shape != shape for i in grown):
             return None
-        try:
-            if np.broadcast_shapes(*[np.shape(v) for v in values]) != shape:
-                return None
-        except ValueError:
-            return None  # the plain code raises, and explains, the size clash
+        others = [v.shape for v in values if v.shape and v.shape != shape]  # 0-d: always fine
+        if others:
+            try:
+                if np.broadcast_shapes(shape, *others) != shape:
+                    return None
+            except ValueError:
+                return None  # the plain code raises, and explains, the size clash
         variant = self._variants.get(grown)
         if variant is None:
             big = depends_on(self.schedule, [self.inputs[i] for i in grown])
