@@ -104,3 +104,37 @@ def test_vectorized_calls_reuse_buffers_and_stay_correct_for_every_argument_patt
     assert (0, 1) in fn._variants and len(fn._variants) == 3  # (column, row) used plain code
     with pytest.raises(gd.GraphRuntimeError, match="run-time shape"):
         fn(np.ones(3), np.ones(4))
+
+
+def test_adam_state_is_updated_in_its_own_buffers_and_matches_eqs_72_to_76():
+    from graphdl import optim
+
+    rng = np.random.default_rng(1)
+    X = gd.matrix("X", shape=(None, 3))
+    W = gd.shared(rng.normal(size=(3, 2)), name="W")
+    loss = gd.tanh(X @ W).sum()
+    opt = optim.Adam(0.01)
+    step = gd.function([X], loss, updates=opt.updates(loss, [W]))
+    assert "out=W_s)" in step.source and "out=W_r)" in step.source  # eqs. 72-73 in place
+    data = rng.normal(size=(4, 3))
+    s = r = np.zeros((3, 2))
+    w = W.get_value()
+    for t in range(1, 4):
+        g = data.T @ (1 - np.tanh(data @ w) ** 2)
+        s, r = 0.9 * s + 0.1 * g, 0.999 * r + 0.001 * g * g
+        w = w - 0.01 * (s / (1 - 0.9**t)) / (1e-8 + np.sqrt(r / (1 - 0.999**t)))
+        step(data)
+    np.testing.assert_allclose(W.get_value(), w, rtol=1e-12)
+
+
+def test_state_shared_by_functions_with_and_without_in_place_updates():
+    w = gd.shared(np.zeros(3), name="w")
+    c = gd.shared(np.array(0.0), name="c")
+    in_place = gd.function([], None, updates={w: w + 1, c: c + 1})
+    # a broadcast view (read-only) and a NumPy scalar as new values
+    views = gd.function([], None, updates={w: gd.broadcast_to(gd.constant(5.0), (3,)), c: c * 2})
+    in_place()
+    views()
+    in_place()
+    np.testing.assert_array_equal(w.get_value(), [6.0, 6.0, 6.0])
+    assert c.get_value() == 3.0

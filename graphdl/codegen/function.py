@@ -102,7 +102,9 @@ class Function:
         except Exception as exc:  # a NumPy failure inside generated code: name the node
             raise self._explain(exc, emitted, filename) from None
         for box, value in zip(self._update_boxes, new_state):
-            box.value = value
+            # state must stay a writable array of its own (a later call may update it in place)
+            box.value = value if getattr(value, "flags", None) is not None and (
+                value.flags.writeable and value.base is None) else np.array(value)
         # A gradient such as d sum(x) / dx is a read-only broadcast view (np.broadcast_to);
         # callers get ordinary arrays they may write to.
         outputs = [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable else o

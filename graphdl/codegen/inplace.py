@@ -8,9 +8,10 @@ kinds of reuse are planned here, both only where they are provably invisible:
   afterwards (neither it nor any view of it), with the same dtype and, as far as static shapes can
   prove, the same shape as the result, computes into that operand (``np.add(v3, b, out=v3)``);
 - **shared state**: an update ``W <- f(W, ...)`` computed by an elementwise op writes into ``W``'s
-  own buffer, after every other reader of ``W`` (update statements move to the end of the schedule,
-  which is always a valid order since nothing but the return reads them). Updates still all read
-  the old values: an in-place write is kept only when nothing after it reads the variable.
+  own buffer, after every other reader of ``W`` (update statements that nothing else reads move to
+  the end of the schedule, always a valid order; one that later statements read stays put and
+  writes in place only if nothing after it reads the old value). Updates still all read the old
+  values: an in-place write is kept only when nothing after it reads the variable.
 
 An op opts in by giving ``Op.inplace``, a template with ``{out}``; ``Op.view`` marks ops whose
 result may share memory with their first operand (transpose, reshape, basic indexing...).
@@ -111,6 +112,14 @@ def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Seq
             if last_read.get(target, -1) <= here:
                 writes[node] = target
             continue
+        target = update_target.get(node)
+        if (target is not None and node not in returned and target in node.inputs
+                and target not in returned_roots and _writable(target, node)
+                and last_read.get(target, -1) <= here):
+            # a new state that later statements read too (Adam's s feeds s-hat): it can still
+            # take the variable's buffer when nothing reads the old value after this point
+            writes[node] = target
+            continue
         for operand in node.inputs:
             if _is_leaf(operand) or root.get(operand) is not operand:
                 continue
@@ -121,7 +130,11 @@ def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Seq
 
 
 def _writable(target: Node, node: Node) -> bool:
-    return target.dtype == node.dtype and target.shape == node.shape and None not in target.shape
+    """A shared variable's buffer can take ``node``'s result. Not for 0-d state: arithmetic on
+    0-d arrays gives NumPy scalars, so another function updating the same variable would leave
+    an immutable scalar in its box."""
+    return (target.dtype == node.dtype and target.shape == node.shape and target.ndim > 0
+            and None not in target.shape)
 
 
 def _can_write(node: Node, target: Node, same_shape: SameShape | None = None) -> bool:

@@ -244,8 +244,11 @@ class Adam(Optimizer):
                 "correct_r": ew.divide(1.0, ew.subtract(1.0, ew.power(self.rho2, t)))}
 
     def rule(self, p, g, state, scalars):
-        s = ew.add(ew.multiply(self.rho1, state["s"]), ew.multiply(1 - self.rho1, g))
-        r = ew.add(ew.multiply(self.rho2, state["r"]), ew.multiply(1 - self.rho2, ew.square(g)))
+        # eqs. 72-73 as s + (1 - rho) (G - s): the same value, written so the new state is
+        # computed straight into the old one's buffer (the update reads the state directly)
+        s = ew.add(state["s"], ew.multiply(1 - self.rho1, ew.subtract(g, state["s"])))
+        r = ew.add(state["r"], ew.multiply(1 - self.rho2,
+                                           ew.subtract(ew.square(g), state["r"])))
         s_hat = ew.multiply(s, scalars.get("correct_s", p))
         r_hat = ew.multiply(r, scalars.get("correct_r", p))
         step = ew.divide(ew.multiply(scalars.get("lr", p), s_hat), ew.add(self.delta,
