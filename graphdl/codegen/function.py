@@ -24,7 +24,7 @@ from graphdl.ir.node import Node, SharedBox
 from graphdl.ir.shapes import fmt_shape
 from graphdl.ir.walk import depends_on, toposort
 from graphdl.ops import elementwise as ew
-from graphdl.ops.leaves import INPUT, SHARED, SharedVariable
+from graphdl.ops.leaves import CONSTANT, INPUT, SHARED, SharedVariable
 from graphdl.ops.registry import as_node
 
 _compiled_count = 0
@@ -76,6 +76,10 @@ class Function:
         self._update_boxes = [s.box for s in self.shared_updated]
         self._shared_boxes = [s.box for s in self.shared]
         self._vector_positions = [i for i, x in enumerate(self.inputs) if x in vectorizing]
+        # outputs that may be read-only (broadcast views, hoisted constants), copied when they are:
+        # a gradient such as d sum(x)/dx is a broadcast view; callers get arrays they may write
+        self._maybe_readonly = {i for i, o in enumerate(self.outputs)
+                                if o.op.view or o.op is CONSTANT}
         self._variants: dict[tuple[int, ...], tuple[Any, Emitted, str]] = {}
 
     @property
@@ -102,14 +106,12 @@ class Function:
         except Exception as exc:  # a NumPy failure inside generated code: name the node
             raise self._explain(exc, emitted, filename) from None
         for box, value in zip(self._update_boxes, new_state):
-            # state must stay a writable array of its own (a later call may update it in place)
-            box.value = value if getattr(value, "flags", None) is not None and (
-                value.flags.writeable and value.base is None) else np.array(value)
-        # A gradient such as d sum(x) / dx is a read-only broadcast view (np.broadcast_to);
-        # callers get ordinary arrays they may write to.
-        outputs = [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable else o
-                   for o in outputs]
-        return outputs[0] if self._single else outputs
+            if value is not box.value:  # (an in-place update left the same array there)
+                box.value = _own_writable(value)
+        if self._maybe_readonly:
+            outputs = [o.copy() if i in self._maybe_readonly and isinstance(o, np.ndarray)
+                       and not o.flags.writeable else o for i, o in enumerate(outputs)]
+        return outputs[0] if self._single else list(outputs)
 
     def _vectorized_variant(self, values: list[Any]) -> tuple[Any, Emitted, str] | None:
         """Code for a vectorized call, which may reuse buffers the static shapes cannot prove.
@@ -223,6 +225,14 @@ def function(inputs: Sequence[Node], outputs: Node | Sequence[Node] | None = Non
     return Function(inputs, outputs, updates, name=name, optimize=optimize)
 
 
+def _own_writable(value: Any) -> Any:
+    """``value`` as a writable array of its own: state must be one, since a later call may
+    update it in place (a new value may be a read-only broadcast view or a NumPy scalar)."""
+    if getattr(value, "flags", None) is not None and value.flags.writeable and value.base is None:
+        return value
+    return np.array(value)
+
+
 def _normalize_updates(updates: Any) -> list[tuple[SharedVariable, Node]]:
     if updates is None:
         return []
@@ -263,7 +273,7 @@ def _schedule(nodes: list[Node]) -> list[Node]:
     return toposort(nodes)
 
 
-_PICKLE_FORMAT = 1  # bump when the pickled state changes: old pickles are refused, not misread
+_PICKLE_FORMAT = 2  # bump when the pickled state changes: old pickles are refused, not misread
 
 
 def _portable_state(fn: Function) -> dict[str, Any]:
@@ -278,6 +288,7 @@ def _portable_state(fn: Function) -> dict[str, Any]:
         "checkers": fn._checkers, "values": [b.value for b in boxes],
         "shared": [where[id(b)] for b in fn._shared_boxes],
         "updated": [where[id(b)] for b in fn._update_boxes],
+        "readonly": sorted(fn._maybe_readonly),
     }
 
 
@@ -302,6 +313,7 @@ def _restore_function(state: dict[str, Any]) -> Function:
     fn._shared_boxes = [boxes[i] for i in state["shared"]]
     fn._update_boxes = [boxes[i] for i in state["updated"]]
     fn._vector_positions, fn._variants = [], {}  # no graph to plan vectorized variants from
+    fn._maybe_readonly = frozenset(state["readonly"])
     return fn
 
 
