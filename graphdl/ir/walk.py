@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from graphdl.ir.node import Node
 
@@ -66,6 +66,3 @@ def depends_on(order: list[Node], sources: Iterable[Node]) -> set[Node]:
             reached.add(node)
     return reached
 
-
-def iter_nodes(outputs: Iterable[Node]) -> Iterator[Node]:
-    yield from toposort(outputs)
