@@ -96,7 +96,3 @@ def as_node(value: Any) -> Node:
 
     return constant(value)
 
-
-def operand_list(nodes: Sequence[Node]) -> str:
-    """``x: f64[?,64], W: f64[32,10]``: how error messages name operands."""
-    return ", ".join(f"{n.label()}: {n.type_str()}" for n in nodes)
