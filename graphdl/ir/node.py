@@ -30,13 +30,46 @@ Shape = tuple  # tuple[int | None, ...]: None marks a size known only at call ti
 _ids = itertools.count()
 
 
-class Node:
-    """One value in a computation graph. Build nodes with ops (``gd.exp(x)``, ``x + y``)."""
+class _Fields:
+    """A node's fields as a plain slotted record.
+
+    A node is filled in as this record, by ordinary attribute stores, and then becomes a `Node`
+    (class assignment: same layout), whose ``__setattr__`` refuses every write. That is four
+    times cheaper than writing each field through ``object.__setattr__`` past the refusal, and
+    rewriting 10^5-node graphs builds hundreds of thousands of nodes.
+    """
 
     __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "origin", "id", "__weakref__")
 
-    def __init__(
-        self,
+
+_record = object.__new__
+
+
+def make_node(cls: type, op: Op, inputs: tuple, attrs: dict, shape: tuple, dtype: np.dtype,
+          name: str | None, origin: str) -> Node:
+    """A ``cls`` node from fields already in their final form (a tuple of nodes, a shape tuple,
+    an ``np.dtype``, an attribute dict no one else holds), numbered in creation order: the
+    constructor without its conversions, for `graphdl.ops.registry.apply`."""
+    new = _record(_Fields)
+    new.op = op
+    new.inputs = inputs
+    new.attrs = attrs
+    new.shape = shape
+    new.dtype = dtype
+    new.name = name
+    new.origin = origin
+    new.id = next(_ids)
+    new.__class__ = cls
+    return new
+
+
+class Node(_Fields):
+    """One value in a computation graph. Build nodes with ops (``gd.exp(x)``, ``x + y``)."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
         op: Op,
         inputs: tuple[Node, ...],
         attrs: dict[str, Any],
@@ -44,32 +77,28 @@ class Node:
         dtype: np.dtype,
         name: str | None = None,
         origin: str | None = None,
-    ) -> None:
-        set_ = object.__setattr__  # conversions skipped when already done: 10^5-node graphs
-        set_(self, "op", op)
-        set_(self, "inputs", inputs if type(inputs) is tuple else tuple(inputs))
-        set_(self, "attrs", dict(attrs) if attrs else {})
-        set_(self, "shape", shape if type(shape) is tuple else tuple(shape))
-        set_(self, "dtype", dtype if isinstance(dtype, np.dtype) else np.dtype(dtype))
-        set_(self, "name", name)
-        set_(self, "origin", origin if origin is not None else user_origin())
-        set_(self, "id", next(_ids))
+    ) -> Node:
+        return make_node(  # conversions skipped when already done: 10^5-node graphs
+            cls, op, inputs if type(inputs) is tuple else tuple(inputs),
+            dict(attrs) if attrs else {}, shape if type(shape) is tuple else tuple(shape),
+            dtype if isinstance(dtype, np.dtype) else np.dtype(dtype), name,
+            origin if origin is not None else user_origin(2))
 
     def over(self, inputs: tuple[Node, ...], shape: Shape, dtype: np.dtype) -> Node:
         """This node's op, attributes, name and origin over other ``inputs``, with the given
         static type. Rewriting rebuilds every node downstream of a change this way, from values
         that are already a node's (a tuple of nodes, a shape tuple, a dtype), so nothing needs
         converting or copying: the attribute dict is shared, and no node ever mutates it."""
-        new = Node.__new__(Node)
-        set_ = object.__setattr__
-        set_(new, "op", self.op)
-        set_(new, "inputs", inputs)
-        set_(new, "attrs", self.attrs)
-        set_(new, "shape", shape)
-        set_(new, "dtype", dtype)
-        set_(new, "name", self.name)
-        set_(new, "origin", self.origin)
-        set_(new, "id", next(_ids))
+        new = _record(_Fields)
+        new.op = self.op
+        new.inputs = inputs
+        new.attrs = self.attrs
+        new.shape = shape
+        new.dtype = dtype
+        new.name = self.name
+        new.origin = self.origin
+        new.id = next(_ids)
+        new.__class__ = Node
         return new
 
     def __setattr__(self, key: str, value: Any) -> None:

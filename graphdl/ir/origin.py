@@ -14,14 +14,15 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CLI_DIR = os.path.join(_PACKAGE_DIR, "cli")
 
 
-def user_origin() -> str:
-    """``file.py:12`` for the innermost frame outside the graphdl package (or ``?``).
+def user_origin(skip: int = 1) -> str:
+    """``file.py:12`` for the innermost frame outside the graphdl package (or ``?``), looking
+    from ``skip`` frames up (1: the caller; a caller that knows it is inside graphdl skips itself).
 
     A graph built by a graphdl command itself (``graphdl train``) has no user line: the frames
     beyond ``graphdl/cli`` are only its launcher (runpy, the console script), so the walk stops
     there. A user's function that the command calls (a model script) is still found first.
     """
-    frame = sys._getframe(1)
+    frame = sys._getframe(skip)
     while frame is not None:
         code = frame.f_code
         where = _WHERE.get(code)

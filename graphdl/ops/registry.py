@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from graphdl.ir.node import Node
+from graphdl.ir.node import Node, make_node
+from graphdl.ir.origin import user_origin
 
 REGISTRY: dict[str, Op] = {}
 
@@ -83,9 +84,16 @@ class Op:
 
 def apply(op: Op, *inputs: Any, name: str | None = None, **attrs: Any) -> Node:
     """Build a node of ``op`` over ``inputs`` (lifting numbers and arrays to constants)."""
-    nodes = tuple(as_node(x) for x in inputs)
+    nodes = inputs  # already a tuple; most operands are nodes, so nothing to lift
+    for x in inputs:
+        if not isinstance(x, Node):
+            nodes = tuple([as_node(v) for v in inputs])
+            break
     shape, dtype = op.infer(nodes, attrs)
-    return Node(op, nodes, attrs, shape, dtype, name=name)
+    # ``attrs`` is this call's own keyword dict, so the node may keep it without a copy.
+    return make_node(Node, op, nodes, attrs, shape if type(shape) is tuple else tuple(shape),
+                     dtype if isinstance(dtype, np.dtype) else np.dtype(dtype), name,
+                     user_origin(2))
 
 
 def as_node(value: Any) -> Node:
