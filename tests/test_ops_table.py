@@ -620,6 +620,53 @@ if "softmax_xent" in REGISTRY:  # fused ops the optimizer introduces (graphdl.op
         ),
     ]
 
+    def _np_rows_grad(g, e, sums, idx, axis):
+        """e / sums * sum(g) - g scattered at idx (repeats add up), along the last axis."""
+        assert axis == -1
+        g = np.broadcast_to(g, idx.shape)
+        scattered = np.zeros_like(e)
+        for row in np.ndindex(idx.shape[:-1]):
+            for j in range(idx.shape[-1]):
+                scattered[row + (idx[row + (j,)],)] += g[row + (j,)]
+        return e / sums * g.sum(axis=-1, keepdims=True) - scattered
+
+    CASES["xent_rows"] = [
+        Case(
+            lambda s, t, i: fused.xent_rows(s, t, i),
+            lambda s, t, i: np.log(t) - np.take_along_axis(s, i, axis=-1),
+            [(5, 4), (5, 1), (5, 1)],
+            [normal, positive, integers(4)],
+            kinds="ffi",
+            label="labels",
+        ),
+        Case(
+            lambda s, t, i: fused.xent_rows(s, t, i, axis=0),
+            lambda s, t, i: np.log(t) - np.take_along_axis(s, i, axis=0),
+            [(3, 2), (1, 2), (2, 2)],
+            [normal, positive, integers(3)],
+            kinds="ffi",
+            label="axis 0, two picks",
+        ),
+    ]
+    CASES["xent_rows_grad"] = [
+        Case(
+            lambda g, e, t, i: fused.xent_rows_grad(g, e, t, i),
+            lambda g, e, t, i: _np_rows_grad(g, e, t, i, -1),
+            [(5, 1), (5, 4), (5, 1), (5, 1)],
+            [normal, positive, positive, integers(4)],
+            kinds="fffi",
+            label="labels",
+        ),
+        Case(
+            lambda g, e, t, i: fused.xent_rows_grad(g, e, t, i),
+            lambda g, e, t, i: _np_rows_grad(g, e, t, i, -1),
+            [(4, 3), (4, 5), (4, 1), (4, 3)],
+            [normal, positive, positive, integers(5)],
+            kinds="fffi",
+            label="repeated picks",
+        ),
+    ]
+
 # Leaves are not computations; the internal helpers below only appear inside derivative graphs
 # and are exercised by the second-order checks in test_autodiff_rules.py (JVP-of-VJP and
 # VJP-of-VJP over every case), which assert that each of them actually occurs there.

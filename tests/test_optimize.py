@@ -327,12 +327,14 @@ def test_mlp_gradient_is_fused_and_matches_hand_written_numpy():
     report = opt.report
     assert report.fired("log_softmax(z)[y] -> -softmax_xent(z, y)") == 1
     # gd.grad differentiates the stabilized form, so the fused gradient comes from
-    # softmax_xent's own VJP rule rather than from a rewrite of log_softmax's VJP
-    assert "_rt.softmax_xent_grad(" in opt.source
+    # softmax_xent's own VJP rule rather than from a rewrite of log_softmax's VJP; then the
+    # loss and its gradient are lowered to parts sharing one exp(z - max z)
+    assert "_rt.xent_rows_grad(" in opt.source and opt.source.count("np.exp(") == 1
+    assert report.fired("softmax_xent_grad -> xent_rows_grad(shared parts)") == 1
     assert "log_softmax" not in opt.source and "-v" not in opt.source  # no negation left
     statements = [s for s in opt.source.splitlines() if " = " in s]
-    assert len(statements) == 22  # hand-written NumPy above makes about 28 calls
-    assert (report.nodes_before, report.nodes_after) == (38, 30)
+    assert len(statements) == 26  # hand-written NumPy above makes about 28 calls
+    assert (report.nodes_before, report.nodes_after) == (38, 34)
 
 
 def test_mlp_float32_end_to_end():

@@ -5,8 +5,10 @@ training step allocates a fresh array per statement and peak memory grows with t
 kinds of reuse are planned here, both only where they are provably invisible:
 
 - **dead temporaries**: an elementwise node whose operand is an intermediate array that nobody reads
-  afterwards (neither it nor any view of it), with the same dtype and, as far as static shapes can
-  prove, the same shape as the result, computes into that operand (``np.add(v3, b, out=v3)``);
+  afterwards (neither it nor any view of it), with the same dtype and provably the same shape as
+  the result, computes into that operand (``np.add(v3, b, out=v3)``); unknown sizes count as the
+  same when they come from the same input's size (`graphdl.codegen.dims`), so ``delta * mask``
+  over a batch axis ``None`` is written in place too;
 - **shared state**: an update ``W <- f(W, ...)`` computed by an elementwise op writes into ``W``'s
   own buffer, after every other reader of ``W`` (update statements that nothing else reads move to
   the end of the schedule, always a valid order; one that later statements read stays put and
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from graphdl.codegen.dims import symbolic_sizes
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 
@@ -74,6 +77,13 @@ def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Seq
                  targets: Sequence[Node], same_shape: SameShape | None = None) -> Plan:
     """The statement order and the buffer each statement may write into."""
     root = _alias_roots(schedule)
+    sizes = symbolic_sizes(schedule)
+    proven = same_shape
+
+    def same_shape(a: Node, b: Node) -> bool:
+        # 0-d results stay out: arithmetic on 0-d arrays returns NumPy scalars, not arrays
+        return (a.ndim > 0 and sizes[a] == sizes[b]) or (proven is not None and proven(a, b))
+
     returned = set(outputs)
     returned_roots = {root.get(n, n) for n in outputs}
     readers: dict[Node, int] = {}

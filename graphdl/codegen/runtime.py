@@ -119,3 +119,38 @@ def _label_rows(z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray | None:
     if z.ndim != 2 or axis != 1 or idx.shape != (z.shape[0], 1):
         return None
     return np.arange(z.shape[0])
+
+
+def xent_rows(shifted: np.ndarray, sums: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """log(sums) - shifted[idx]: cross-entropy rows from the shifted logits and their exp-sums."""
+    out = np.log(sums)
+    rows = _label_rows(shifted, idx, axis)
+    if rows is not None:
+        out[:, 0] -= shifted[rows, idx[:, 0]]
+        return out
+    return out - np.take_along_axis(shifted, idx, axis=axis)  # picked may be wider
+
+
+def xent_rows_grad(g: np.ndarray, e: np.ndarray, sums: np.ndarray, idx: np.ndarray,
+                   axis: int) -> np.ndarray:
+    """e / sums * sum(g along axis) - g at idx: `softmax_xent_grad` from shared parts."""
+    rows = _label_rows(e, idx, axis)
+    if rows is not None:
+        if getattr(g, "size", 1) == 1:  # the 1/n of a mean: one number for every row
+            g = g.item() if hasattr(g, "item") else g  # a weak Python number keeps e's dtype
+            p = e * (g / sums)
+            p[rows, idx[:, 0]] -= g
+        else:
+            g = np.broadcast_to(g, np.shape(idx))
+            p = e * (g / sums)
+            p[rows, idx[:, 0]] -= g[:, 0]
+        return p
+    g = np.broadcast_to(g, np.shape(idx))
+    p = e / sums
+    if np.shape(idx)[axis] == 1:  # one label per row: sum(g) along axis is g itself
+        p *= g
+        np.put_along_axis(p, idx, np.take_along_axis(p, idx, axis=axis) - g, axis=axis)
+        return p
+    p *= np.sum(g, axis=axis, keepdims=True)
+    p -= take_along_adjoint(g, p, idx, axis)
+    return p

@@ -9,6 +9,12 @@ a careful person writes it: the probabilities, scaled, with ``g`` subtracted at 
 may be anything that broadcasts to the picked shape (the optimizer passes the ``1/n`` of a mean
 without spreading it over the batch first).
 
+When a graph computes both the loss and its gradient (a training step), the optimizer's
+``specialize`` pass lowers the pair to shared parts: ``shifted = z - max(z)``, ``e = exp(shifted)``
+and ``sums = sum(e)`` are computed once, then ``xent_rows(shifted, sums, idx)`` gives the loss
+rows (``log(sums) - shifted[idx]``) and ``xent_rows_grad(g, e, sums, idx)`` the gradient
+(``e * (g / sums)`` with ``g`` subtracted at the labels), so the softmax is not computed twice.
+
 Users rarely build these directly: the optimizer's ``stabilize`` rewrites turn the written forms
 (``log(softmax(z))[y]``, ``log_softmax(z)[y]`` and their gradients) into them. Their own
 derivatives are those of the plain-op decomposition (`decompose_xent`, `decompose_xent_grad`),
@@ -141,3 +147,94 @@ def _xent_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]
 
 SOFTMAX_XENT.batch = batching.batch_axis_attr("axis")
 SOFTMAX_XENT_GRAD.batch = _xent_grad_batch
+
+
+# --- the pair lowered to shared parts (see the module docstring) ---------------------------------
+def _rows_check(op: str, shifted: Node, sums: Node, idx: Node, axis: int) -> None:
+    _check(op, shifted, idx, axis)
+    expected = tuple(1 if i == axis else d for i, d in enumerate(shifted.shape))
+    if sums.ndim != shifted.ndim or any(
+            s is not None and e is not None and s != e for s, e in zip(sums.shape, expected)):
+        raise ShapeError(f"{op}: sums {sums.label()} {fmt_shape(sums.shape)} must be "
+                         f"{fmt_shape(expected)}, the shifted logits {shifted.label()} summed "
+                         f"along axis {axis} with keepdims")
+    if sums.dtype != shifted.dtype:
+        raise DTypeError(f"{op}: sums {sums.label()} has dtype {sums.dtype}, the logits "
+                         f"{shifted.label()} {shifted.dtype}")
+
+
+def _rows_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    shifted, sums, idx = inputs
+    _rows_check("xent_rows", shifted, sums, idx, attrs["axis"])
+    shape, _ = indexing.TAKE_ALONG_AXIS.infer((shifted, idx), attrs)
+    return shape, shifted.dtype
+
+
+def _rows_grad_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    g, e, sums, idx = inputs
+    _grad_infer((g, e, idx), attrs)
+    _rows_check("xent_rows_grad", e, sums, idx, attrs["axis"])
+    return e.shape, e.dtype
+
+
+def decompose_rows(shifted: Node, sums: Node, idx: Node, axis: int) -> Node:
+    """xent_rows as plain ops: log(sums) - shifted[idx]."""
+    return ew.subtract(ew.log(sums), indexing.take_along_axis(shifted, idx, axis=axis))
+
+
+def decompose_rows_grad(g: Node, e: Node, sums: Node, idx: Node, axis: int) -> Node:
+    """xent_rows_grad as plain ops: e / sums * sum(g) - scatter(g at idx)."""
+    if g.shape != idx.shape:
+        g = shape_ops.broadcast_like(g, idx)
+    total = reductions.sum(g, axis=axis, keepdims=True)
+    scattered = apply(indexing.TAKE_ALONG_ADJOINT, g, e, idx, axis=axis)
+    return ew.subtract(ew.multiply(ew.divide(e, sums), total), scattered)
+
+
+_rows_jvp, _rows_vjp = _through(decompose_rows)
+_rows_grad_jvp, _rows_grad_vjp = _through(decompose_rows_grad)
+XENT_ROWS = Op(
+    "xent_rows", _rows_infer, "_rt.xent_rows({0}, {1}, {2}, axis={axis})",
+    jvp=_rows_jvp, vjp=_rows_vjp,
+    doc="log(sums) - shifted[idx]: softmax_xent from the shifted logits and their exp-sums.",
+)
+XENT_ROWS_GRAD = Op(
+    "xent_rows_grad", _rows_grad_infer, "_rt.xent_rows_grad({0}, {1}, {2}, {3}, axis={axis})",
+    jvp=_rows_grad_jvp, vjp=_rows_grad_vjp,
+    doc="e / sums * sum(g) - g at idx: softmax_xent_grad from exp(shifted) and its sums.",
+)
+
+
+def xent_rows(shifted: Any, sums: Any, indices: Any, axis: int = -1) -> Node:
+    s = as_node(shifted)
+    return apply(XENT_ROWS, s, as_node(sums), as_node(indices),
+                 axis=normalize_axis("xent_rows", axis, s.ndim))
+
+
+def xent_rows_grad(g: Any, e: Any, sums: Any, indices: Any, axis: int = -1) -> Node:
+    e = as_node(e)
+    return apply(XENT_ROWS_GRAD, as_node(g), e, as_node(sums), as_node(indices),
+                 axis=normalize_axis("xent_rows_grad", axis, e.ndim))
+
+
+def shared_parts(z: Node, axis: int) -> tuple[Node, Node, Node]:
+    """``(z - max(z), exp(z - max(z)), sum(exp(z - max(z))))`` along ``axis``, kept dims: what
+    the loss rows and their gradient both need (CSE merges the two lowerings' copies)."""
+    shifted = ew.subtract(z, reductions.max(z, axis=axis, keepdims=True))
+    e = ew.exp(shifted)
+    return shifted, e, reductions.sum(e, axis=axis, keepdims=True)
+
+
+def _rows_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    g, e, sums, idx = inputs
+    like = next(x for x, b in zip(inputs, batched) if b)
+    e, sums, idx = (x if b else batching.broadcast_batch(x, like)
+                    for x, b in zip((e, sums, idx), batched[1:]))
+    g = batching.align(g, idx.ndim - 1) if batched[0] else g
+    return apply(XENT_ROWS_GRAD, g, e, sums, idx, axis=node.attrs["axis"] + 1)
+
+
+XENT_ROWS.batch = batching.batch_axis_attr("axis")
+# symbolic sizes (graphdl.codegen.dims): the gradients have the logits' sizes
+SOFTMAX_XENT_GRAD.extra["dims"] = XENT_ROWS_GRAD.extra["dims"] = 1
+XENT_ROWS_GRAD.batch = _rows_grad_batch

@@ -96,9 +96,18 @@ def _matmul_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
     return ew.add(left, right)
 
 
+def _matmul_dims(node: Node, operands: Sequence[tuple]) -> tuple:
+    """Rows from ``a``, columns from ``b`` (symbolic sizes, `graphdl.codegen.dims`)."""
+    a, b = operands
+    if len(a) < 2 or len(b) < 2:
+        return (None,) * node.ndim
+    return (None,) * (node.ndim - 2) + (a[-2], b[-1])
+
+
 MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_vjp,
             sympy=lambda sp, a, at: np.matmul(a[0], a[1]),
-            doc="Batched matrix product with NumPy's rules for 1-d operands.")
+            doc="Batched matrix product with NumPy's rules for 1-d operands.",
+            extra={"dims": _matmul_dims})
 
 
 def matmul(a: Any, b: Any) -> Node:

@@ -91,6 +91,7 @@ SOFTMAX = Op("softmax", _same_shape_infer("softmax"), "_rt.softmax({0}, axis={ax
 LOG_SOFTMAX = Op("log_softmax", _same_shape_infer("log_softmax"),
                  "_rt.log_softmax({0}, axis={axis})", jvp=_log_softmax_jvp, vjp=_log_softmax_vjp,
                  sympy=_sympy_log_softmax)
+SOFTMAX.extra["dims"] = LOG_SOFTMAX.extra["dims"] = 0  # the operand's sizes (codegen.dims)
 
 
 def _lse_infer(inputs: Sequence[Node], attrs: dict[str, Any]):

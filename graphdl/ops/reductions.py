@@ -326,8 +326,17 @@ def _sum_to_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -
     return apply(SUM_TO, term, reference)
 
 
+def _reduced_dims(node: Node, operands: Sequence[tuple]) -> tuple:
+    """Symbolic sizes (`graphdl.codegen.dims`): the kept axes keep their operand's sizes."""
+    x = operands[0]
+    axes = range(len(x)) if node.attrs["axis"] is None else node.attrs["axis"]
+    keep = node.attrs["keepdims"]
+    return tuple(1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes)
+
+
 for _op in (SUM, MEAN, MAX, MIN, PROD, ARGMAX, ARGMIN):
     _op.batch = _reduction_batch
+    _op.extra["dims"] = _reduced_dims
 SUM_TO.batch = _sum_to_batch
 AXIS_SIZE.batch = lambda node, inputs, batched: apply(  # the same for every entry: unbatched
     AXIS_SIZE, inputs[0], axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1))

@@ -109,7 +109,8 @@ def _transpose_vjp(node: Node, g: Node) -> list[Node | None]:
 
 
 TRANSPOSE = Op("transpose", _transpose_infer, _emit_transpose, jvp=_same_op, vjp=_transpose_vjp,
-               sympy=lambda sp, a, at: np.transpose(a[0], at["axes"]))
+               sympy=lambda sp, a, at: np.transpose(a[0], at["axes"]),
+               extra={"dims": lambda node, sizes: tuple(sizes[0][a] for a in node.attrs["axes"])})
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
