@@ -4,7 +4,9 @@ One statement per computed node, in schedule order, each followed by a comment n
 (op, type, the user's name and line). Constants appear inline when they are scalars and are hoisted
 into the function's namespace when they are arrays. An intermediate array is deleted right after
 its last use, so peak memory stays close to hand-written code. Every op's expression comes from its
-registry entry (`Op.emit_expr`); the emitter knows nothing about particular ops.
+registry entry (`Op.emit_expr`); the emitter knows nothing about particular ops. Another backend
+passes a `Dialect`, which picks each statement's expression instead (its lowerings live in the
+backend's own module, e.g. `graphdl.codegen.numba_backend`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -75,6 +77,22 @@ class _Raw(str):
         return str(self)
 
 
+class Dialect(Protocol):
+    """How a backend other than NumPy writes statements (see `emit_function`)."""
+
+    namespace: dict[str, Any]  # names its expressions use, added to the generated module's
+    deletes: bool  # whether ``del`` of dead temporaries is allowed (numba's nopython: no)
+
+    def constant(self, node: Node, render: Any) -> str:
+        """Code for a constant node (``render`` hoists an array into the namespace)."""
+
+    def expression(self, node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
+        """The right-hand side assigned to ``var``, computing ``node`` from ``args``."""
+
+    def into(self, node: Node, args: list[str], out: str) -> str:
+        """The right-hand side computing ``node`` into the existing array ``out``."""
+
+
 def emit_function(
     name: str,
     params: Sequence[Node],
@@ -84,14 +102,18 @@ def emit_function(
     title: str = "",
     update_targets: Sequence[Node] = (),
     same_shape: SameShape | None = None,
+    dialect: Dialect | None = None,
 ) -> Emitted:
     """Source of ``def name(*params): ... return (outputs...), (updates...)``.
 
     With ``update_targets`` (the shared variable each update value is for), statements reuse dead
-    buffers and update state in place where `graphdl.codegen.inplace` proves it invisible.
+    buffers and update state in place where `graphdl.codegen.inplace` proves it invisible. A
+    ``dialect`` writes the statements of another backend (same names, order and comments).
     """
     namer = Namer()
     namespace: dict[str, Any] = {"np": np, "_rt": runtime}
+    if dialect is not None:
+        namespace.update(dialect.namespace)
     attrs = _Attrs(namespace)
     expr: dict[Node, str] = {}
     param_names = []
@@ -111,16 +133,19 @@ def emit_function(
     computed = [n for n in schedule if n.op is not INPUT and n.op is not SHARED]
     for node in computed:
         if node.op is CONSTANT:
-            expr[node] = _constant_code(node, attrs)
+            expr[node] = (_constant_code(node, attrs) if dialect is None
+                          else dialect.constant(node, attrs.render))
             continue
         args = [expr[p] for p in node.inputs]
         target = plan.writes_into.get(node)
+        var = namer.name(node.name)
         if target is not None:
-            code = node.op.emit_into(args, out=expr[target])
+            code = (node.op.emit_into(args, out=expr[target]) if dialect is None
+                    else dialect.into(node, args, expr[target]))
         else:
             rendered = {k: attrs.render(v) for k, v in node.attrs.items()} if node.attrs else {}
-            code = node.op.emit_expr(args, rendered)
-        var = namer.name(node.name)
+            code = (node.op.emit_expr(args, rendered) if dialect is None
+                    else dialect.expression(node, args, rendered, var))
         expr[node] = var
         lines.append(f"    {var} = {code}  # {describe(node, var)}")
         line_nodes[len(lines)] = node
@@ -129,7 +154,7 @@ def emit_function(
         dead = [expr[p] for p in _unique(node.inputs) if last_use.get(p) is node
                 and p is not target and p.op is not INPUT and p.op is not SHARED
                 and p.op is not CONSTANT]
-        if dead:
+        if dead and (dialect is None or dialect.deletes):
             lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(expr[o] for o in outputs)
     upds = ", ".join(expr[u] for u in updates)

@@ -4,12 +4,16 @@ A call checks its arguments against the inputs' static shapes and dtypes (errors
 and what was expected), runs the generated code, then applies ``updates`` to shared variables; all
 updates read the values from before the call. An exception inside the generated code is re-raised
 as `GraphRuntimeError` naming the node, its operands' shapes and the user's line that built it.
+
+``backend="numba"`` compiles the same statements into one ``numba.njit`` kernel instead
+(`graphdl.codegen.numba_backend`); argument checks, updates and errors stay here, the same for both.
 """
 
 from __future__ import annotations
 
 import importlib
 import linecache
+import re
 import traceback
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -28,6 +32,7 @@ from graphdl.ops.leaves import CONSTANT, INPUT, SHARED, SharedVariable
 from graphdl.ops.registry import as_node
 
 _compiled_count = 0
+BACKENDS = ("numpy", "numba")
 
 
 class Function:
@@ -40,8 +45,19 @@ class Function:
         updates: Mapping[Node, Any] | Sequence[tuple[Node, Any]] | None = None,
         name: str | None = None,
         optimize: bool = True,
+        backend: str = "numpy",
     ) -> None:
         global _compiled_count
+        if backend not in BACKENDS:
+            raise ValueError(f"function: unknown backend {backend!r}; expected one of "
+                             f"{', '.join(map(repr, BACKENDS))}")
+        dialect = None
+        if backend == "numba":
+            from graphdl.codegen import numba_backend
+
+            numba_backend.require_numba()
+            dialect = numba_backend.NumbaDialect()
+        self.backend = backend
         self.inputs = list(inputs)
         self._single = isinstance(outputs, Node)
         requested = [] if outputs is None else [outputs] if self._single else list(outputs)
@@ -68,9 +84,9 @@ class Function:
         self._emitted = emit_function(
             self.name, self.inputs + self.shared, self.schedule, self.outputs,
             self.update_values, title=f"graphdl function {comment_text(name or self.name)}",
-            update_targets=self.shared_updated,
+            update_targets=self.shared_updated, dialect=dialect,
         )
-        self._function = _compile(self._emitted, self._filename)
+        self._function = _compile(self._emitted, self._filename, backend)
         vectorizing = _only_elementwise_consumers(self.inputs, self.schedule)
         self._checkers = [_InputCheck(x, x in vectorizing) for x in self.inputs]
         self._update_boxes = [s.box for s in self.shared_updated]
@@ -81,10 +97,12 @@ class Function:
         self._maybe_readonly = {i for i, o in enumerate(self.outputs)
                                 if o.op.view or o.op is CONSTANT}
         self._variants: dict[tuple[int, ...], tuple[Any, Emitted, str]] = {}
+        self._numpy_plain: tuple[Any, Emitted, str] | None = None
+        self._kernel = _kernel_info(self) if backend == "numba" else None
 
     @property
     def source(self) -> str:
-        """The generated Python source."""
+        """The generated Python source (the numba kernel's, with backend="numba")."""
         return self._emitted.source
 
     def __call__(self, *args: Any) -> Any:
@@ -99,6 +117,8 @@ class Function:
             variant = self._vectorized_variant(values)
             if variant is not None:
                 run, emitted, filename = variant
+        if self._kernel is not None and run is self._function:
+            return self._call_kernel(values)
         try:
             outputs, new_state = run(*values)
         except GraphError:
@@ -127,14 +147,14 @@ class Function:
             return None
         shape = values[grown[0]].shape
         if any(values[i].shape != shape for i in grown):
-            return None
+            return self._plain_numpy()
         others = [v.shape for v in values if v.shape and v.shape != shape]  # 0-d: always fine
         if others:
             try:
                 if np.broadcast_shapes(shape, *others) != shape:
-                    return None
+                    return self._plain_numpy()
             except ValueError:
-                return None  # the plain code raises, and explains, the size clash
+                return self._plain_numpy()  # the plain code raises, and explains, the clash
         variant = self._variants.get(grown)
         if variant is None:
             big = depends_on(self.schedule, [self.inputs[i] for i in grown])
@@ -147,6 +167,67 @@ class Function:
             filename = f"{self._filename[:-1]}:vectorized>"
             variant = self._variants[grown] = (_compile(emitted, filename), emitted, filename)
         return variant
+
+    def _plain_numpy(self) -> tuple[Any, Emitted, str] | None:
+        """The NumPy code of a numba function, for calls the kernel was not typed for
+        (vectorized calls) and to find the node behind a kernel's failure; None for NumPy."""
+        if self._kernel is None or self.schedule is None:
+            return None
+        if self._numpy_plain is None:
+            emitted = emit_function(
+                self.name, self.inputs + self.shared, self.schedule, self.outputs,
+                self.update_values, title=f"graphdl function {self.name}, NumPy code",
+                update_targets=self.shared_updated)
+            filename = f"{self._filename[:-1]}:numpy>"
+            self._numpy_plain = (_compile(emitted, filename), emitted, filename)
+        return self._numpy_plain
+
+    def _call_kernel(self, values: list[Any]) -> Any:
+        """One call of the numba kernel: 0-d values go in as scalars and come out as NumPy
+        scalars of their node's dtype (numba returns Python numbers)."""
+        scalars, outputs_0d = self._kernel
+        originals = list(values)
+        for i in scalars:
+            values[i] = values[i][()]
+        try:
+            outputs, new_state = self._function(*values)
+        except Exception as exc:
+            raise self._explain_kernel(exc, originals) from None
+        for box, value in zip(self._update_boxes, new_state):
+            if value is not box.value:
+                box.value = (_own_writable(value) if value.__class__ is np.ndarray
+                             else np.array(value, box.value.dtype))
+        outputs = list(outputs)
+        for i, kind in outputs_0d:
+            outputs[i] = kind(outputs[i])
+        for i in self._maybe_readonly:  # (numba's broadcast views are writable, stride 0)
+            o = outputs[i]
+            if isinstance(o, np.ndarray) and (not o.flags.writeable or 0 in o.strides):
+                outputs[i] = o.copy()
+        return outputs[0] if self._single else outputs
+
+    def _explain_kernel(self, exc: Exception, values: list[Any]) -> Exception:
+        """A kernel failure named by node: numba's typing errors quote the kernel's line; for
+        others the NumPy code reruns on copies of the state to find the node that fails."""
+        message = str(exc)
+        found = re.search(re.escape(self._filename) + r'", line (\d+)', message)
+        node = self._emitted.line_nodes.get(int(found.group(1))) if found else None
+        first = next((m for m in message.splitlines() if m.strip()), type(exc).__name__)
+        if node is not None:
+            error = GraphRuntimeError(
+                f"{node.op.name} node {node.label()} (created at {node.origin}) failed to "
+                f"compile in the numba kernel: {type(exc).__name__}: {first}")
+            error.node = node
+            return error
+        plain = self._plain_numpy()
+        if plain is not None:
+            copies = [v.copy() if i >= len(self._checkers) else v for i, v in enumerate(values)]
+            try:
+                plain[0](*copies)
+            except Exception as numpy_exc:
+                return self._explain(numpy_exc, plain[1], plain[2])
+        return GraphRuntimeError(f"function {self.name} failed in its numba kernel: "
+                                 f"{type(exc).__name__}: {first}")
 
     def _explain(self, exc: Exception, emitted: Emitted | None = None,
                  filename: str | None = None) -> Exception:
@@ -217,12 +298,22 @@ class Function:
 
 def function(inputs: Sequence[Node], outputs: Node | Sequence[Node] | None = None,
              updates: Mapping[Node, Any] | Sequence[tuple[Node, Any]] | None = None,
-             name: str | None = None, optimize: bool = True) -> Function:
+             name: str | None = None, optimize: bool = True, backend: str = "numpy") -> Function:
     """Compile ``outputs`` (a node or a list) as a function of ``inputs``.
 
     ``updates`` maps shared variables to their new values, applied after each call.
+    ``backend="numba"`` runs the graph as one ``numba.njit`` kernel, compiled at the first call
+    (seconds); the default ``"numpy"`` runs straight-line NumPy and is the reference.
     """
-    return Function(inputs, outputs, updates, name=name, optimize=optimize)
+    return Function(inputs, outputs, updates, name=name, optimize=optimize, backend=backend)
+
+
+def _kernel_info(fn: Function) -> tuple[list[int], list[tuple[int, type]]]:
+    """What a numba call converts: the 0-d parameters (passed as scalars) and 0-d outputs."""
+    params = fn.inputs + fn.shared
+    scalars = [i for i, p in enumerate(params) if p.ndim == 0]
+    outputs = [(i, o.dtype.type) for i, o in enumerate(fn.outputs) if o.ndim == 0]
+    return scalars, outputs
 
 
 def _own_writable(value: Any) -> Any:
@@ -288,7 +379,9 @@ def _portable_state(fn: Function) -> dict[str, Any]:
         "checkers": fn._checkers, "values": [b.value for b in boxes],
         "shared": [where[id(b)] for b in fn._shared_boxes],
         "updated": [where[id(b)] for b in fn._update_boxes],
-        "readonly": sorted(fn._maybe_readonly),
+        "readonly": sorted(fn._maybe_readonly), "backend": fn.backend,
+        "kernel": None if fn._kernel is None else (
+            fn._kernel[0], [(i, np.dtype(t).name) for i, t in fn._kernel[1]]),
     }
 
 
@@ -307,7 +400,12 @@ def _restore_function(state: dict[str, Any]) -> Function:
     fn._emitted = Emitted(state["source"], state["function_name"], namespace)
     _compiled_count += 1
     fn._filename = f"<graphdl:{fn.name}:{_compiled_count}>"
-    fn._function = _compile(fn._emitted, fn._filename)
+    fn.backend = state.get("backend", "numpy")
+    fn._function = _compile(fn._emitted, fn._filename, fn.backend)
+    kernel = state.get("kernel")
+    fn._kernel = None if kernel is None else (
+        kernel[0], [(i, np.dtype(t).type) for i, t in kernel[1]])
+    fn._numpy_plain = None
     fn._checkers = state["checkers"]
     boxes = [SharedBox(value) for value in state["values"]]
     fn._shared_boxes = [boxes[i] for i in state["shared"]]
@@ -317,12 +415,16 @@ def _restore_function(state: dict[str, Any]) -> Function:
     return fn
 
 
-def _compile(emitted: Emitted, filename: str):
+def _compile(emitted: Emitted, filename: str, backend: str = "numpy"):
     code = compile(emitted.source, filename, "exec")
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True),
                                  filename)
     namespace = dict(emitted.namespace)
     exec(code, namespace)  # noqa: S102 - our own generated source; user names are sanitized
+    if backend == "numba":
+        from graphdl.codegen.numba_backend import require_numba
+
+        return require_numba().njit(namespace[emitted.function_name])  # typed at the 1st call
     return namespace[emitted.function_name]
 
 
