@@ -192,7 +192,8 @@ def reduce_expr(node: Node, a: str, kind: str) -> str:
         return f"{core}[0]"
     sizes = ["1" if i in axes else f"{a}.shape[{i}]" for i in range(x.ndim)
              if attrs["keepdims"] or i not in axes]
-    return core if sizes == [f"{a}.shape[{kept[0]}]"] else f"{core}.reshape({shape_code(sizes)})"
+    as_is = len(kept) == 1 and sizes == [f"{a}.shape[{kept[0]}]"]  # (rows,) already
+    return core if as_is else f"{core}.reshape({shape_code(sizes)})"
 
 
 def _reduction(kind: str) -> Lowering:

@@ -1,0 +1,176 @@
+"""backend="numba": one njit kernel per function, equal to the NumPy backend (the reference).
+
+numba compiles each kernel at its first call (seconds), so functions are built once per module
+and each covers many ops; results are compared with the NumPy backend's for the same graph.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+import graphdl as gd
+from graphdl.errors import GraphError, GraphRuntimeError, InputError
+
+pytest.importorskip("numba")
+pytest.importorskip("scipy")
+
+TOL = {"float64": {"rtol": 1e-12, "atol": 1e-13}, "float32": {"rtol": 2e-5, "atol": 2e-6}}
+
+
+def _mlp(dtype: str, backend: str):
+    """A 6-5-3 ReLU MLP SGD step on the mean cross-entropy (the benchmark's graph)."""
+    rng = np.random.default_rng(0)
+    X = gd.matrix("X", shape=(None, 6), dtype=dtype)
+    y = gd.vector("y", shape=(None,), dtype="int64")
+    values = [rng.standard_normal(s).astype(dtype) for s in [(6, 5), (5,), (5, 3), (3,)]]
+    params = [gd.shared(v, name=n) for v, n in zip(values, ["W1", "b1", "W2", "b2"])]
+    h = gd.relu(X @ params[0] + params[1]) @ params[2] + params[3]
+    loss = -gd.take_along_axis(gd.log_softmax(h, axis=1), y[:, None], axis=1).mean()
+    grads = gd.grad(loss, params)
+    lr = np.asarray(0.1, dtype=dtype)
+    step = gd.function([X, y], loss, updates={p: p - lr * g for p, g in zip(params, grads)},
+                       name="step", backend=backend)
+    return step, params
+
+
+@pytest.fixture(scope="module", params=["float64", "float32"])
+def mlp_pair(request):
+    dtype = request.param
+    return dtype, _mlp(dtype, "numpy"), _mlp(dtype, "numba")
+
+
+def test_mlp_training_steps_equal_numpy_backend(mlp_pair):
+    dtype, (ref, ref_params), (fn, params) = mlp_pair
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        X = rng.standard_normal((8, 6)).astype(dtype)
+        y = rng.integers(0, 3, 8)
+        expected, got = ref(X, y), fn(X, y)
+        assert type(got) is type(expected) is np.dtype(dtype).type
+        np.testing.assert_allclose(got, expected, **TOL[dtype])
+        for a, b in zip(ref_params, params):
+            assert b.get_value().dtype == np.dtype(dtype)
+            np.testing.assert_allclose(b.get_value(), a.get_value(), **TOL[dtype])
+    assert "@njit" not in fn.source and fn.source.startswith("def step(X, y, W1, b1, W2, b2):")
+    assert "_nb." in fn.source and "# matmul" in fn.source  # the NumPy source's comments
+
+
+def test_state_is_updated_in_place(mlp_pair):
+    dtype, _, (fn, params) = mlp_pair
+    before = [p.get_value(copy=False) for p in params]
+    fn(np.ones((2, 6), dtype), np.array([0, 2]))
+    assert all(p.get_value(copy=False) is b for p, b in zip(params, before))
+
+
+def test_input_errors_identical_to_numpy_backend(mlp_pair):
+    dtype, (ref, _), (fn, _) = mlp_pair
+    bad_calls = [(np.ones((2, 5), dtype), np.zeros(2, int)),  # wrong width
+                 (np.ones(6, dtype), np.zeros(2, int)),  # wrong rank
+                 (np.ones((2, 6), dtype), np.zeros(2, np.float64)),  # labels not integers
+                 (np.ones((2, 6), dtype),)]  # one argument missing
+    for args in bad_calls:
+        with pytest.raises(InputError) as numpy_error:
+            ref(*args)
+        with pytest.raises(InputError) as numba_error:
+            fn(*args)
+        assert str(numba_error.value) == str(numpy_error.value)
+
+
+@pytest.fixture(scope="module", params=["float32", "float64"])
+def families(request):
+    """Op families in both backends. numba's compile time grows with the kernel (~20 s for
+    all of these at once), so float32 gets the dtype-sensitive ones (weak literals, scalars,
+    reductions, the softmax family) and float64 indexing, shapes and gradients."""
+    dtype = request.param
+    x = gd.matrix("x", shape=(None, 4), dtype=dtype)  # None batch axis
+    b = gd.vector("b", shape=(4,), dtype=dtype)
+    s = gd.scalar("s", dtype=dtype)
+    idx = gd.vector("idx", shape=(None,), dtype="int64")
+    lab = gd.vector("lab", shape=(None,), dtype="int64")  # one label per row of x
+    W = gd.shared(np.linspace(-1, 1, 12).reshape(4, 3).astype(dtype), name="W")
+    if dtype == "float32":
+        outputs = [
+            gd.sigmoid(x) * 0.5 + gd.softplus(x - 1.0) - gd.relu(x) ** 2,  # weak literals
+            gd.where(x > 0.25, gd.exp(-x), gd.log1p(gd.abs(x))) + gd.clip(x, -0.5, b),
+            gd.maximum(x, s) / (1.0 + s * s), gd.tanh(x + b),  # broadcasting over the batch
+            x.sum(axis=0), x.max(axis=1, keepdims=True), x.mean(), gd.min(x, axis=0),
+            gd.argmax(x, axis=1), (x * x).sum(axis=(0, 1), keepdims=True),
+            gd.prod(x + 2, axis=1), gd.softmax(x, axis=1), gd.log_softmax(x, axis=0),
+            gd.logsumexp(x, axis=1), gd.logsumexp(x, axis=0, keepdims=True), x[0, 1] * s,
+        ]
+    else:
+        outputs = [
+            x[1:, ::2], x[:, 0], gd.take(x, idx, axis=0), gd.take_along_axis(x, lab[:, None], 1),
+            gd.one_hot(lab, 4, dtype=dtype), x @ W, gd.transpose(x) @ x,
+            gd.expand_dims(b, 0) + gd.squeeze(gd.expand_dims(x, 1), 1), gd.reshape(x, (-1, 2)),
+            gd.concatenate([x, x * 2], axis=1), gd.cast(x > 0, dtype) + s,
+        ]
+        cost = (gd.sum(gd.log_softmax(x @ W, axis=1) * outputs[4][:, :3])
+                + gd.sum(x[1:, ::2] * x[:-1, 1::2]) + gd.sum(outputs[2] ** 3)
+                + gd.sum(outputs[3]) + gd.sum(gd.concatenate([x, x * s], axis=0)))
+        outputs += gd.grad(cost, [x, s, W])
+    inputs = [x, b, s, idx, lab]
+    return (dtype, gd.function(inputs, outputs, name="ref"),
+            gd.function(inputs, outputs, name="families", backend="numba"))
+
+
+def test_op_families_equal_numpy_backend(families):
+    dtype, ref, fn = families
+    rng = np.random.default_rng(2)
+    args = [rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal(4).astype(dtype),
+            np.asarray(0.75, dtype), np.array([4, 0, 2, 2, 1, 3]), np.array([3, 0, 1, 1, 2])]
+    args[0][2, 1] = args[0][2, 3]  # a tie for max / argmax
+    expected, got = ref(*args), fn(*args)
+    assert len(got) == len(expected) == (16 if dtype == "float32" else 14)
+    for i, (e, g) in enumerate(zip(expected, got)):
+        assert np.shape(g) == np.shape(e), f"output {i}"
+        assert np.result_type(g) == np.result_type(e), f"output {i}: {np.result_type(g)}"
+        np.testing.assert_allclose(g, e, **TOL[dtype], err_msg=f"output {i}")
+
+
+def test_scalar_graph_keeps_float32_and_vectorized_calls_use_numpy_code():
+    x = gd.scalar("x", dtype="float32")
+    fn = gd.function([x], gd.sigmoid(x) * 3.0 + 1.0 / x, backend="numba")
+    value = fn(np.float32(0.5))
+    assert type(value) is np.float32
+    assert value == pytest.approx(3 / (1 + np.exp(-0.5)) + 2, rel=1e-6)
+    points = np.linspace(0.5, 2, 7, dtype=np.float32)
+    many = fn(points)  # extra leading axis: the NumPy code runs it
+    assert many.dtype == np.float32 and many.shape == (7,)
+    np.testing.assert_allclose(many, 3 / (1 + np.exp(-points)) + 1 / points, rtol=1e-6)
+    restored = pickle.loads(pickle.dumps(fn))  # recompiles the kernel on arrival
+    assert restored.source == fn.source and type(restored(np.float32(0.5))) is np.float32
+    assert restored(np.float32(0.5)) == value
+
+
+def test_run_time_error_names_the_node():
+    a, c = gd.vector("a", shape=(None,)), gd.vector("c", shape=(None,))
+    fn = gd.function([a, c], gd.exp(a) + c, backend="numba")
+    np.testing.assert_allclose(fn(np.zeros(3), np.ones(3)), [2.0, 2.0, 2.0])
+    with pytest.raises(GraphRuntimeError, match=r"add node .* failed.*operands"):
+        fn(np.zeros(3), np.ones(4))
+
+
+def test_unsupported_op_fails_at_compile_time_naming_it():
+    x = gd.tensor("x", shape=(2, 3, 4))
+    w = gd.tensor("w", shape=(2, 4, 5))
+    with pytest.raises(GraphError, match=r"cannot compile matmul node .*backend='numpy'"):
+        gd.function([x, w], x @ w, backend="numba")
+
+
+def test_backend_argument_checked():
+    x = gd.scalar("x")
+    with pytest.raises(ValueError, match="unknown backend 'jax'.*'numpy', 'numba'"):
+        gd.function([x], x + 1, backend="jax")
+
+
+def test_missing_numba_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
+    x = gd.scalar("x")
+    with pytest.raises(ImportError, match=r"pip install graphdl\[numba\]") as error:
+        gd.function([x], x + 1, backend="numba")
+    assert isinstance(error.value, GraphError)
