@@ -401,3 +401,10 @@ def where(condition: Any, x: Any, y: Any) -> Node:
 def clip(x: Any, low: Any, high: Any) -> Node:
     """``x`` limited to ``[low, high]``; the derivative passes where ``low <= x <= high``."""
     return apply(CLIP, x, low, high)
+
+
+# How each op is linear (graphdl.optimize.scaling moves a scalar factor across linear ops):
+# "all" operands scaled together, any "one" operand, or only the "first"
+for _op, _kind in ((ADD, "all"), (SUBTRACT, "all"), (MULTIPLY, "one"), (DIVIDE, "first"),
+                   (NEGATIVE, "first"), (CAST, "first"), (STOP_GRADIENT, "first")):
+    _op.extra["linear"] = _kind

@@ -294,3 +294,8 @@ TAKE_ADJOINT.batch = _take_adjoint_batch
 TAKE_ALONG_AXIS.batch = batching.batch_axis_attr("axis")
 TAKE_ALONG_ADJOINT.batch = batching.batch_axis_attr("axis")
 ONE_HOT.batch = lambda node, inputs, batched: apply(ONE_HOT, inputs[0], **node.attrs)
+
+
+# linear in the array indexed or scattered (graphdl.optimize.scaling)
+for _op in (GETITEM, INDEX_ADJOINT, TAKE, TAKE_ADJOINT, TAKE_ALONG_AXIS, TAKE_ALONG_ADJOINT):
+    _op.extra["linear"] = "first"

@@ -107,7 +107,7 @@ def _matmul_dims(node: Node, operands: Sequence[tuple]) -> tuple:
 MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_vjp,
             sympy=lambda sp, a, at: np.matmul(a[0], a[1]),
             doc="Batched matrix product with NumPy's rules for 1-d operands.",
-            extra={"dims": _matmul_dims})
+            extra={"dims": _matmul_dims, "linear": "one"})
 
 
 def matmul(a: Any, b: Any) -> Node:

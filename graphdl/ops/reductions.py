@@ -340,3 +340,8 @@ for _op in (SUM, MEAN, MAX, MIN, PROD, ARGMAX, ARGMIN):
 SUM_TO.batch = _sum_to_batch
 AXIS_SIZE.batch = lambda node, inputs, batched: apply(  # the same for every entry: unbatched
     AXIS_SIZE, inputs[0], axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1))
+
+
+# linear in the summed operand (graphdl.optimize.scaling)
+for _op in (SUM, MEAN, SUM_TO):
+    _op.extra["linear"] = "first"
