@@ -157,7 +157,7 @@ GRAPHDL_API = (
 )
 
 
-def build_graphdl(prob: Problem) -> Contender:
+def build_graphdl(prob: Problem, backend: str = "numpy") -> Contender:
     """The public graphdl API, exactly as a user would write the step."""
     gd, why = H.graphdl_or_note(GRAPHDL_API)
     if gd is None:
@@ -176,8 +176,9 @@ def build_graphdl(prob: Problem) -> Contender:
     loss = -gd.take_along_axis(gd.log_softmax(h, axis=1), y[:, None], axis=1).mean()
     grads = gd.grad(loss, shared)
     lr = np.asarray(LR, dtype=prob.dtype)
-    step = gd.function([X, y], loss, updates={p: p - lr * g for p, g in zip(shared, grads)})
-    both = gd.function([X, y], [loss, *grads])
+    updates = {p: p - lr * g for p, g in zip(shared, grads)}
+    step = gd.function([X, y], loss, updates=updates, backend=backend)
+    both = gd.function([X, y], [loss, *grads], backend=backend)
 
     def reset() -> None:
         for p, v in zip(shared, prob.params):
@@ -190,7 +191,16 @@ def build_graphdl(prob: Problem) -> Contender:
             raise TypeError(f"update changed a parameter's dtype to {bad[0]}")
         return vals
 
-    return Contender(lambda: step(prob.X, prob.y), lambda: both(prob.X, prob.y), reset, after)
+    note = "one njit kernel, compiled at the first (untimed) call" if backend == "numba" else ""
+    return Contender(lambda: step(prob.X, prob.y), lambda: both(prob.X, prob.y), reset, after,
+                     note=note)
+
+
+def build_graphdl_numba(prob: Problem) -> Contender:
+    """The same step with ``gd.function(..., backend="numba")``: the whole step in one kernel."""
+    if H.optional_import("numba") is None:
+        raise Skip("numba not installed (pip install graphdl[numba])")
+    return build_graphdl(prob, backend="numba")
 
 
 # ----------------------------------------------------------------------------- peers
@@ -331,6 +341,7 @@ BUILDERS: dict[str, Callable[[Problem], Contender]] = {
     H.REFERENCE: build_numpy,
     FLOOR: build_floor,
     "graphdl": build_graphdl,
+    "graphdl (numba)": build_graphdl_numba,
     "torch eager": build_torch,
     "jax jit": build_jax,
     "pytensor": build_pytensor,
