@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 
 from graphdl.ir.node import Node
-from graphdl.ops.leaves import INPUT, SHARED
+from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+from graphdl.ops.registry import Op
 from graphdl.optimize.rewriter import rebuild, topological
 
 COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "equal", "not_equal", "logical_and",
                "logical_or"}
+_PYTHON_NUMBER = frozenset({float, int})  # weak constants of these are keyed without `freeze`
 HASH_BYTES_LIMIT = 1 << 20  # larger constant arrays are keyed by identity, not hashed
 
 
@@ -51,32 +53,66 @@ def freeze(value: Any) -> Any:
 
 
 def node_key(node: Node, inputs: tuple[Node, ...]) -> tuple:
+    """``node``'s key over (already merged) ``inputs``: equal keys, equal values. Nodes hash and
+    compare by identity, so the key holds the input nodes themselves (ordered by ``id`` for a
+    commutative op)."""
     op = node.op
     if len(inputs) == 2 and (op.commutative or op.name in COMMUTATIVE):
-        a, b = id(inputs[0]), id(inputs[1])
-        ids: tuple = (a, b) if a <= b else (b, a)
-    else:
-        ids = tuple(map(id, inputs))
+        a, b = inputs
+        if id(b) < id(a):
+            inputs = (b, a)
     attrs = tuple(sorted((k, freeze(v)) for k, v in node.attrs.items())) if node.attrs else ()
-    return (op, attrs, ids, node.shape, node.dtype)
+    return (op, attrs, inputs, node.shape, node.dtype)
 
 
 def cse(outputs: Sequence[Node], order: Sequence[Node] | None = None
         ) -> tuple[list[Node], Counter]:
     """Merge structurally equal nodes: (new outputs, {"merged nodes": count}). ``order`` is the
-    graph's topological order if the caller has it."""
+    graph's topological order if the caller has it.
+
+    This is `node_key` written out in the loop, which runs once per node of 10^5-node graphs
+    every round; attribute dicts are frozen once each (rebuilt nodes share their original's).
+    """
     table: dict[tuple, Node] = {}
     memo: dict[Node, Node] = {}
+    frozen: dict[int, tuple[dict, tuple]] = {}  # id(attrs) -> (attrs kept alive, frozen form)
+    commutes: dict[Op, bool] = {}
     merged = 0
     for node in order if order is not None else topological(outputs):
-        if node.op is INPUT or node.op is SHARED:
+        op = node.op
+        if op is INPUT or op is SHARED:
             memo[node] = node
             continue
-        inputs = tuple([memo[p] for p in node.inputs])
-        key = node_key(node, inputs)
+        old = node.inputs
+        if len(old) == 1:
+            inputs = (memo[old[0]],)
+            operands = inputs
+        else:
+            inputs = tuple([memo[p] for p in old])
+            operands = inputs
+            if len(inputs) == 2:
+                swap = commutes.get(op)
+                if swap is None:
+                    swap = commutes[op] = op.commutative or op.name in COMMUTATIVE
+                if swap and id(inputs[1]) < id(inputs[0]):
+                    operands = (inputs[1], inputs[0])
+        attrs = node.attrs
+        if op is CONSTANT and len(attrs) == 2 and attrs["weak"] is True and type(
+                attrs["value"]) in _PYTHON_NUMBER:  # told apart as `freeze` tells them apart
+            value = attrs["value"]
+            key = (op, (float, value.hex()) if type(value) is float else (int, value), (),
+                   node.shape, node.dtype)
+        elif attrs:
+            entry = frozen.get(id(attrs))
+            if entry is None:
+                entry = frozen[id(attrs)] = (attrs, tuple(sorted(
+                    (k, freeze(v)) for k, v in attrs.items())))
+            key = (op, entry[1], operands, node.shape, node.dtype)
+        else:
+            key = (op, (), operands, node.shape, node.dtype)
         found = table.get(key)
         if found is None:
-            found = table[key] = node if inputs == node.inputs else rebuild(node, inputs)
+            found = table[key] = node if inputs == old else rebuild(node, inputs)
         else:
             merged += 1
         memo[node] = found

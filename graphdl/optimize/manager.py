@@ -40,7 +40,6 @@ from graphdl.optimize.rewriter import NO_GROWTH, operations, rewrite_graph, topo
 from graphdl.optimize.schedule import schedule_with_peaks
 
 
-# A pass: (outputs, their topological order, strict) -> (new outputs, fired, refused)
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while the passes run.
@@ -59,19 +58,23 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-PassFn = Callable[[list[Node], list[Node], bool], tuple[list[Node], Counter, Counter]]
+# A pass: (outputs, their topological order, strict, what it kept from its previous runs in
+# this optimize call) -> (new outputs, fired, refused)
+PassFn = Callable[[list[Node], list[Node], bool, dict],
+                  tuple[list[Node], Counter, Counter]]
 
 
 def _rewriting(family: str) -> PassFn:
-    def run(outputs: list[Node], order: list[Node], strict: bool
+    def run(outputs: list[Node], order: list[Node], strict: bool, kept: dict
             ) -> tuple[list[Node], Counter, Counter]:
-        return rewrite_graph(outputs, [family], strict=strict, order=order)
+        clean = kept.setdefault("clean", set())  # see Rewriter.clean
+        return rewrite_graph(outputs, [family], strict=strict, order=order, clean=clean)
 
     run.__name__ = family
     return run
 
 
-def _cse(outputs: list[Node], order: list[Node], strict: bool
+def _cse(outputs: list[Node], order: list[Node], strict: bool, kept: dict
          ) -> tuple[list[Node], Counter, Counter]:
     new, merged = cse(outputs, order)
     return new, merged, Counter()
@@ -123,6 +126,7 @@ def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds
     # an idempotent pass has nothing to do on a graph it left itself. Such a pass runs again only
     # once another pass has changed the graph (a "no change" round would walk it once per pass).
     stale = set(rewriting)
+    kept: dict[str, dict] = {name: {} for name in rewriting}  # each pass's own, between runs
     for _ in range(max_rounds if rewriting else 0):
         report.rounds += 1
         changed = False
@@ -131,7 +135,7 @@ def _optimize(outs: list[Node], single: bool, names: tuple[str, ...], max_rounds
                 continue
             t0 = time.perf_counter()
             before = len(order)
-            new, fired, rejected = PASSES[name](outs, order, strict)
+            new, fired, rejected = PASSES[name](outs, order, strict, kept[name])
             if fired:  # otherwise the graph is untouched and so is its order
                 new_order = topological(new)
                 if name in NO_GROWTH and operations(new_order) > operations(order):

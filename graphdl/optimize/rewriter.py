@@ -35,6 +35,7 @@ import numpy as np
 from graphdl.ir.node import Node
 from graphdl.ir.walk import toposort as topological  # the passes import it from here
 from graphdl.ops.leaves import CONSTANT
+from graphdl.ops.registry import Op
 
 RewriteFn = Callable[[Node], "Node | None"]
 MAX_REWRITES_PER_NODE = 32
@@ -85,35 +86,45 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
     The copy keeps the user's name and line, so generated code and error messages still point
     at the line that built the original. When every new input has the static type of the one
     it replaces (what rewrites guarantee), the node's type is known and inference is skipped;
-    weak Python-number constants always go through inference, since they steer promotion.
+    weak Python-number constants go through inference, since they steer promotion, unless the
+    replacement is an equal weak constant (what CSE merges), which steers it the same way.
     """
-    changed = retype = False
-    for new, old in zip(inputs, node.inputs):
-        if new is not old:
-            changed = True
-            if (new.shape != old.shape or new.dtype != old.dtype
-                    or (new.op is CONSTANT and _weak(new)) or (old.op is CONSTANT and _weak(old))):
-                retype = True
-    if not changed:
+    old_inputs = node.inputs
+    if inputs == old_inputs:  # element by element, by identity (nodes define no __eq__)
         return node
-    if not retype:
-        return node.over(inputs, node.shape, node.dtype)
-    shape, dtype = node.op.infer(inputs, node.attrs)
-    return node.over(inputs, tuple(shape), np.dtype(dtype))
+    for new, old in zip(inputs, old_inputs):
+        if new is old:
+            continue
+        if (new.shape != old.shape or (new.dtype is not old.dtype and new.dtype != old.dtype)
+                or ((new.op is CONSTANT or old.op is CONSTANT) and (_weak(new) or _weak(old))
+                    and not _equal_weak(new, old))):
+            shape, dtype = node.op.infer(inputs, node.attrs)
+            return node.over(inputs, tuple(shape), np.dtype(dtype))
+    return node.over(inputs, node.shape, node.dtype)
 
 
 def _weak(node: Node) -> bool:
     return node.op is CONSTANT and node.attrs.get("weak", False)
 
 
+def _equal_weak(a: Node, b: Node) -> bool:
+    """Two weak constants of the same Python type and value."""
+    if not (_weak(a) and _weak(b)):
+        return False
+    u, v = a.attrs["value"], b.attrs["value"]
+    return type(u) is type(v) and u == v
+
+
 class Rewriter:
     """Applies one set of rules over a graph (see the module docstring)."""
 
     def __init__(self, rules: dict[str, list[Rule]], strict: bool = False,
-                 no_growth: frozenset[str] = frozenset()) -> None:
+                 no_growth: frozenset[str] = frozenset(), clean: set[Node] | None = None
+                 ) -> None:
         self.rules = rules
         self.anywhere = tuple(rules.get("*", ()))
         self._for_op: dict[str, tuple[Rule, ...]] = {}
+        self._fns_for_op: dict[Op, tuple[RewriteFn, ...]] = {}  # the rules' functions
         self.strict = strict
         self.no_growth = no_growth
         self.fired: Counter = Counter()
@@ -123,19 +134,29 @@ class Rewriter:
         # Consumers (edges) of each node of the graph being built, counted from the written
         # graph and carried to replacements: an upper bound, so a refusal errs on the safe side.
         self.uses: dict[Node, int] = {}
+        # Nodes on which every rule of these families proposed nothing. Rules are pure functions
+        # of a node and what it reads (immutable, fixed by the node's identity), so they would
+        # propose nothing again: a later walk of the same families (the pass manager's next
+        # round) passes such a node through without trying them.
+        self.clean: set[Node] = clean if clean is not None else set()
 
     def run(self, outputs: Sequence[Node], order: Sequence[Node] | None = None) -> list[Node]:
-        """Rewrite the graph; ``order`` is its topological order if the caller has it."""
+        """Rewrite the graph; ``order`` is its topological order if the caller has it.
+
+        Most nodes fire no rule, so the loop tries their rules itself and hands a node to
+        `_simplify` only once a rule proposed something (10^5-node graphs, several passes).
+        """
         memo = self.memo
         order = order if order is not None else topological(outputs)
         uses = self.uses
-        if self.no_growth:
-            for node in order:
-                for p in node.inputs:
-                    uses[p] = uses.get(p, 0) + 1
-            for o in outputs:
-                uses[o] = uses.get(o, 0) + 1
-        rules_for, simplify = self._rules_for, self._simplify
+        no_growth = bool(self.no_growth)
+        if no_growth:
+            counted = Counter(p for node in order for p in node.inputs)
+            counted.update(outputs)
+            for p, k in counted.items():
+                uses[p] = uses.get(p, 0) + k
+        fns_for, rules_for, simplify = self._fns_for_op, self._rules_for, self._simplify
+        clean = self.clean
         for node in order:
             if node in memo:
                 continue
@@ -143,43 +164,78 @@ class Rewriter:
             if not old:
                 new = node
             elif len(old) == 1:  # the common cases, without building a list first
-                new = node if memo[old[0]] is old[0] else rebuild(node, (memo[old[0]],))
+                p = old[0]
+                q = memo[p]
+                if q is p:
+                    new = node
+                elif (q.dtype is p.dtype and q.shape == p.shape and q.op is not CONSTANT
+                      and p.op is not CONSTANT):  # same static type: `rebuild` would not infer
+                    new = node.over((q,), node.shape, node.dtype)
+                else:
+                    new = rebuild(node, (q,))
             else:
                 inputs = tuple([memo[p] for p in old])
                 new = node if inputs == old else rebuild(node, inputs)  # == is identity here
-            final = simplify(new, rules) if (rules := rules_for(new.op.name)) else new
+            final = new
+            if new not in clean:
+                fns = fns_for.get(new.op)
+                if fns is None:
+                    fns = fns_for[new.op] = tuple(r.fn for r in rules_for(new.op.name))
+                for fn in fns:
+                    candidate = fn(new)
+                    if candidate is not None and candidate is not new:
+                        final = simplify(new, rules_for(new.op.name)[fns.index(fn)], candidate)
+                        break
+                else:
+                    clean.add(new)
             memo[node] = final
             if final is not node:
                 memo[final] = final
-                if self.no_growth:
+                if no_growth:
                     uses[final] = uses.get(final, 0) + uses.get(node, 0)
         return [memo[o] for o in outputs]
 
-    def _simplify(self, node: Node, rules: tuple[Rule, ...] | None = None) -> Node:
-        """``node`` after its rules (``rules``: those of its op, if the caller has them)."""
+    def _simplify(self, node: Node, rule: Rule | None = None, candidate: Node | None = None
+                  ) -> Node:
+        """``node`` after its rules. ``rule`` and its ``candidate``: the first of the node's
+        rules to propose a replacement, when the caller has already tried those before it."""
         for _ in range(MAX_REWRITES_PER_NODE):
+            rules = self._rules_for(node.op.name)
             replacement = None
-            for rule in rules if rules is not None else self._rules_for(node.op.name):
-                candidate = rule.fn(node)
-                if candidate is None or candidate is node:
-                    continue
-                if candidate.shape != node.shape or candidate.dtype != node.dtype:
-                    self._refuse(rule, node, candidate)
-                    continue
-                if rule.family in self.no_growth and self._grows(node, candidate):
-                    self.duplicating[rule.name] += 1
-                    continue
-                self.fired[rule.name] += 1
-                replacement = self._settle(candidate, node)
-                if self.no_growth:  # the replaced node no longer reads its inputs
-                    uses = self.uses
-                    for p in node.inputs:
-                        uses[p] = uses.get(p, 1) - 1
-                break
+            start = 0
+            if rule is not None:
+                start = rules.index(rule) + 1
+                replacement = self._accept(rule, node, candidate)
+                rule = None
+            if replacement is None:
+                for later in rules[start:]:
+                    proposed = later.fn(node)
+                    if proposed is None or proposed is node:
+                        continue
+                    replacement = self._accept(later, node, proposed)
+                    if replacement is not None:
+                        break
             if replacement is None:
                 return node
-            node, rules = replacement, None
+            node = replacement
         return node
+
+    def _accept(self, rule: Rule, node: Node, candidate: Node) -> Node | None:
+        """The settled replacement of ``node`` by ``rule``'s ``candidate``, or None when it is
+        refused (another shape or dtype; more operations than it frees, in a no-growth family)."""
+        if candidate.shape != node.shape or candidate.dtype != node.dtype:
+            self._refuse(rule, node, candidate)
+            return None
+        if rule.family in self.no_growth and self._grows(node, candidate):
+            self.duplicating[rule.name] += 1
+            return None
+        self.fired[rule.name] += 1
+        replacement = self._settle(candidate, node)
+        if self.no_growth:  # the replaced node no longer reads its inputs
+            uses = self.uses
+            for p in node.inputs:
+                uses[p] = uses.get(p, 1) - 1
+        return replacement
 
     def _rules_for(self, op_name: str) -> tuple[Rule, ...]:
         found = self._for_op.get(op_name)
@@ -283,9 +339,12 @@ def _adopt(fresh: Node, replaced: Node, is_root: bool) -> None:
 
 
 def rewrite_graph(outputs: Sequence[Node], families: Sequence[str], strict: bool = False,
-                  order: Sequence[Node] | None = None) -> tuple[list[Node], Counter, Counter]:
-    """Apply the rules of ``families`` over the graph: (new outputs, fired, rejected)."""
+                  order: Sequence[Node] | None = None, clean: set[Node] | None = None
+                  ) -> tuple[list[Node], Counter, Counter]:
+    """Apply the rules of ``families`` over the graph: (new outputs, fired, rejected).
+    ``clean``: nodes an earlier walk of the same families found nothing to rewrite on (it is
+    updated with this walk's, see `Rewriter.clean`)."""
     rewriter = Rewriter(rules_by_op(families), strict=strict,
-                        no_growth=NO_GROWTH.intersection(families))
+                        no_growth=NO_GROWTH.intersection(families), clean=clean)
     new = rewriter.run(outputs, order)
     return new, rewriter.fired, rewriter.rejected

@@ -40,49 +40,75 @@ def nbytes(node: Node) -> int:
     return n
 
 
-def _storage(order: Sequence[Node]) -> dict[Node, Node]:
-    """The node owning each node's memory: itself, or for a view the owner of its base."""
-    owner: dict[Node, Node] = {}
-    for node in order:
-        owner[node] = owner[node.inputs[0]] if node.op.name in VIEWS and node.inputs else node
-    return owner
+class _Memory(NamedTuple):
+    """What the memory model knows of each node of a graph, whatever the statement order.
+
+    Nodes are numbered by their position in the ``order`` the model was made from (lists
+    indexed by number instead of dicts keyed by node keep the loops cheap on 10^5-node graphs).
+    """
+
+    order: Sequence[Node]
+    number: dict[Node, int]
+    owner: list[int]  # the node owning each node's memory: itself, or a view's base's owner
+    # the storage owners each node reads, with how many of its distinct inputs each accounts for
+    # (``a * a.T`` reads one owner twice), worked out once for all later counting
+    reads: list[tuple[tuple[int, int], ...]]
+    size: list[int]  # bytes each node allocates (`nbytes`)
+
+    @classmethod
+    def of(cls, order: Sequence[Node]) -> _Memory:
+        number = {node: i for i, node in enumerate(order)}
+        owner: list[int] = []
+        reads: list[tuple[tuple[int, int], ...]] = []
+        size: list[int] = []
+        for i, node in enumerate(order):
+            inputs = node.inputs
+            view = node.op.name in VIEWS
+            size.append(0 if view else nbytes(node))
+            if not inputs:
+                owner.append(i)
+                reads.append(())
+                continue
+            first = owner[number[inputs[0]]]
+            owner.append(first if view else i)
+            if len(inputs) == 1:
+                reads.append(((first, 1),))
+                continue
+            counts: dict[int, int] = {}
+            for p in set(inputs):
+                o = owner[number[p]]
+                counts[o] = counts.get(o, 0) + 1
+            reads.append(tuple(counts.items()))
+        return cls(order, number, owner, reads, size)
 
 
-def _reads(order: Sequence[Node], owner: dict[Node, Node]
-           ) -> dict[Node, tuple[tuple[Node, int], ...]]:
-    """For each node, the storage owners it reads and how many of its distinct inputs each
-    accounts for (``a * a.T`` reads one owner twice), computed once for all later counting."""
-    reads: dict[Node, tuple[tuple[Node, int], ...]] = {}
-    for node in order:
-        inputs = node.inputs
-        if len(inputs) == 1:
-            reads[node] = ((owner[inputs[0]], 1),)
-            continue
-        counts: dict[Node, int] = {}
-        for p in set(inputs):
-            o = owner[p]
-            counts[o] = counts.get(o, 0) + 1
-        reads[node] = tuple(counts.items())
-    return reads
+def _positions(order: Sequence[Node], memory: _Memory) -> Sequence[int]:
+    """The numbers of ``order``'s nodes in ``memory`` (any order of the same graph)."""
+    if order is memory.order:
+        return range(len(order))
+    number = memory.number
+    return [number[node] for node in order]
 
 
 def peak_bytes(order: Sequence[Node], outputs: Sequence[Node],
                memory: _Memory | None = None) -> int:
     """Peak bytes of computed arrays alive at once when the statements run in ``order``
     (``memory``: the graph's `_Memory` if the caller has it, for any order of the same graph)."""
-    owner, reads, size = memory or _Memory.of(order)
-    uses: dict[Node, int] = {}
-    for node in order:
-        for o, k in reads[node]:
-            uses[o] = uses.get(o, 0) + k
+    memory = memory if memory is not None else _Memory.of(order)
+    number, owner, reads, size = memory.number, memory.owner, memory.reads, memory.size
+    positions = _positions(order, memory)
+    uses = [0] * len(memory.order)
+    for i in positions:
+        for o, k in reads[i]:
+            uses[o] += k
     for out in outputs:
-        uses[owner[out]] = uses.get(owner[out], 0) + 1  # outputs are never freed
+        uses[owner[number[out]]] += 1  # outputs are never freed
     live = peak = 0
-    for node in order:
-        live += size[node]
+    for i in positions:
+        live += size[i]
         if live > peak:
             peak = live
-        for o, k in reads[node]:
+        for o, k in reads[i]:
             left = uses[o] - k
             uses[o] = left
             if left == 0:
@@ -90,59 +116,42 @@ def peak_bytes(order: Sequence[Node], outputs: Sequence[Node],
     return peak
 
 
-class _Memory(NamedTuple):
-    """What the memory model knows of each node of a graph, whatever the statement order."""
-
-    owner: dict[Node, Node]
-    reads: dict[Node, tuple[tuple[Node, int], ...]]
-    size: dict[Node, int]
-
-    @classmethod
-    def of(cls, order: Sequence[Node]) -> _Memory:
-        owner = _storage(order)
-        return cls(owner, _reads(order, owner), {node: nbytes(node) for node in order})
-
-
 def schedule(outputs: Sequence[Node], order: Sequence[Node] | None = None,
              memory: _Memory | None = None) -> list[Node]:
     """A topological order of everything ``outputs`` need, chosen to keep peak memory low.
     ``order`` (their depth-first order) and its ``memory`` may be passed in if already known."""
     order = topological(outputs) if order is None else order
-    owner, reads, size = memory or _Memory.of(order)
-    # Nodes are numbered by their depth-first position (also the tie-break): lists indexed by
-    # number instead of dicts keyed by node keep this loop cheap on 10^5-node graphs.
-    number = {node: i for i, node in enumerate(order)}
-    nbytes_ = [size[node] for node in order]
-    reads_ = [tuple([(number[o], k) for o, k in reads[node]]) for node in order]
-    readers: list[list[int]] = [[] for _ in order]  # owner -> nodes reading it
-    consumers: list[list[int]] = [[] for _ in order]
-    waiting = [0] * len(order)
-    uses = [0] * len(order)
+    if memory is None or memory.order is not order:
+        memory = _Memory.of(order)
+    # Nodes are numbered by their depth-first position, which is also the tie-break.
+    number, owner, reads, size = memory.number, memory.owner, memory.reads, memory.size
+    n = len(order)
+    readers: list[list[int]] = [[] for _ in range(n)]  # owner -> nodes reading it
+    consumers: list[list[int]] = [[] for _ in range(n)]
+    waiting = [0] * n
+    uses = [0] * n
     for i, node in enumerate(order):
         inputs = node.inputs
-        distinct = (number[inputs[0]],) if len(inputs) == 1 else {number[p] for p in inputs}
-        waiting[i] = len(distinct)
-        for p in distinct:
-            consumers[p].append(i)
-        for o, k in reads_[i]:
+        if len(inputs) == 1:
+            waiting[i] = 1
+            consumers[number[inputs[0]]].append(i)
+        elif inputs:
+            distinct = {number[p] for p in inputs}
+            waiting[i] = len(distinct)
+            for p in distinct:
+                consumers[p].append(i)
+        for o, k in reads[i]:
             readers[o].append(i)
             uses[o] += k
     for out in outputs:
-        uses[number[owner[out]]] += 1
+        uses[owner[number[out]]] += 1
 
-    heap: list[tuple[int, int]] = []
-    best = [0] * len(order)
-    done = [False] * len(order)
-    push_ = heapq.heappush
-
-    def push(i: int) -> None:
-        score = -nbytes_[i]  # what running node i frees, net of what it allocates
-        for o, k in reads_[i]:
-            if uses[o] == k:
-                score += nbytes_[o]
-        best[i] = score
-        push_(heap, (-score, i))
-
+    # A heap entry is one int, -score * n + i: it sorts as (-score, i) (the most bytes freed
+    # first, then the depth-first position) and compares faster than a tuple.
+    heap: list[int] = []
+    best = [0] * n
+    done = [False] * n
+    push, pop = heapq.heappush, heapq.heappop
     result: list[int] = []
     for i, node in enumerate(order):  # leaves first, in the written order (they cost nothing)
         if not node.inputs:
@@ -150,25 +159,40 @@ def schedule(outputs: Sequence[Node], order: Sequence[Node] | None = None,
             result.append(i)
             for c in consumers[i]:
                 waiting[c] -= 1
-    for i in range(len(order)):
+    for i in range(n):
         if not done[i] and waiting[i] == 0:
-            push(i)
+            score = -size[i]  # what running node i frees, net of what it allocates
+            for o, k in reads[i]:
+                if uses[o] == k:
+                    score += size[o]
+            best[i] = score
+            push(heap, -score * n + i)
     while heap:
-        neg, i = heapq.heappop(heap)
+        neg, i = divmod(pop(heap), n)
         if done[i] or -neg != best[i]:
             continue  # an outdated entry: the node was re-pushed with a better score
         done[i] = True
         result.append(i)
-        for o, k in reads_[i]:
-            uses[o] -= k
-            if uses[o] <= 2:  # its last reader(s), if ready, may now free it: re-score
+        for o, k in reads[i]:
+            left = uses[o] = uses[o] - k
+            if left <= 2:  # its last reader(s), if ready, may now free it: re-score
                 for r in readers[o]:
                     if not done[r] and waiting[r] == 0:
-                        push(r)
+                        score = -size[r]
+                        for o2, k2 in reads[r]:
+                            if uses[o2] == k2:
+                                score += size[o2]
+                        best[r] = score
+                        push(heap, -score * n + r)
         for c in consumers[i]:
             waiting[c] -= 1
             if waiting[c] == 0:
-                push(c)
+                score = -size[c]
+                for o2, k2 in reads[c]:
+                    if uses[o2] == k2:
+                        score += size[o2]
+                best[c] = score
+                push(heap, -score * n + c)
     return _views_just_in_time([order[i] for i in result])
 
 
@@ -176,6 +200,8 @@ def _views_just_in_time(order: list[Node]) -> list[Node]:
     """The same order with each view moved to just before its first reader. A view costs no
     memory either way (its base is alive until its last reader anyway), and the code reads better
     with ``W.T`` next to the product that uses it."""
+    if not any(node.inputs and node.op.name in VIEWS for node in order):
+        return order
     deferred: set[Node] = set()
     result: list[Node] = []
 
