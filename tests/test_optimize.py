@@ -63,7 +63,7 @@ def test_report_text_dict_and_counts():
     assert data["nodes_after"] == report.nodes_after < data["nodes_before"]
     assert data["rewrites"]["x * 1 -> x"] == 3
     assert {p["name"] for p in data["passes"]} == {"cse", "fold", "canonicalize", "stabilize",
-                                                     "specialize"}
+                                                     "specialize", "scale"}
     assert gd.function([x1, x2], f, optimize=False).report is None
 
 

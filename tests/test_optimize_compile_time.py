@@ -68,7 +68,7 @@ def test_a_pass_that_fired_nothing_is_not_rerun():
     _, report = gd.optimize(y)
     assert report.rounds == 1
     assert [p.name for p in report.passes] == ["cse", "fold", "canonicalize", "stabilize",
-                                               "specialize"]
+                                               "specialize", "scale"]
     assert report.fired("merged nodes") > 0
 
 

@@ -3,8 +3,10 @@
 A round is, in order: ``cse`` (merge equal subexpressions), ``fold`` (compute what depends only
 on constants), ``canonicalize`` (algebraic identities), ``stabilize`` (numerically safe forms of
 log-softmax, logsumexp, log1p, expm1, log-sigmoid and cross-entropy) and ``specialize`` (the
-cheapest NumPy for what is left: ``x**2 -> square``, ``a * (1/b) -> a / b``). After the rounds,
-``schedule`` orders the statements to keep the peak of live intermediates low
+cheapest NumPy for what is left: ``x**2 -> square``, ``a * (1/b) -> a / b``) and ``scale`` (one
+scalar factor at the source of a linear computation instead of one per result: a training
+step's ``p - lr * g`` multiplies the loss's ``1/n`` by ``lr`` once; `graphdl.optimize.scaling`).
+After the rounds, ``schedule`` orders the statements to keep the peak of live intermediates low
 (`graphdl.optimize.schedule`); `gd.function` emits code in that order. Each rewriting pass
 reaches its own fixpoint in one walk; rounds let one pass's result feed another's rules (a fold
 exposes ``x * 1``, a merge exposes ``a - -b``...). Dead code never survives: every pass rebuilds
@@ -37,6 +39,7 @@ from graphdl.optimize import (  # noqa: F401 (importing registers the rules)
 from graphdl.optimize.cse import cse
 from graphdl.optimize.report import Report
 from graphdl.optimize.rewriter import NO_GROWTH, operations, rewrite_graph, topological
+from graphdl.optimize.scaling import sink_scale
 from graphdl.optimize.schedule import schedule_with_peaks
 
 
@@ -86,6 +89,7 @@ PASSES: dict[str, PassFn] = {
     "canonicalize": _rewriting("canonicalize"),
     "stabilize": _rewriting("stabilize"),
     "specialize": _rewriting("specialize"),
+    "scale": sink_scale,
 }
 FINAL_PASSES = ("schedule",)  # run once, after the rounds
 # Passes that leave nothing for a second run of themselves: merging equal nodes twice merges
@@ -93,7 +97,7 @@ FINAL_PASSES = ("schedule",)  # run once, after the rounds
 # canonicalize's guard against growth counts consumers conservatively, so a second walk may
 # find a rewrite the first refused.)
 IDEMPOTENT = frozenset({"cse", "fold"})
-DEFAULT_PASSES = ("cse", "fold", "canonicalize", "stabilize", "specialize", "schedule")
+DEFAULT_PASSES = ("cse", "fold", "canonicalize", "stabilize", "specialize", "scale", "schedule")
 MAX_ROUNDS = 4
 
 
