@@ -174,3 +174,18 @@ def test_missing_numba_says_how_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install graphdl\[numba\]") as error:
         gd.function([x], x + 1, backend="numba")
     assert isinstance(error.value, GraphError)
+
+
+def test_kernels_cached_in_graphdl_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHDL_CACHE", str(tmp_path))
+    x = gd.vector("x", shape=(None,))
+    total = gd.exp(x).sum()
+    first = gd.function([x], total, name="cached", backend="numba")
+    second = gd.function([x], total, name="cached", backend="numba")
+    files = list((tmp_path / "numba").glob("*.py"))
+    assert len(files) == 1 and files[0].read_text() == first.source  # one file per kernel
+    assert first(np.zeros(3)) == second(np.zeros(3)) == 3.0
+    assert list((tmp_path / "numba" / "__pycache__").glob("*.nbi"))  # numba's machine code
+    monkeypatch.setenv("GRAPHDL_CACHE", "off")
+    uncached = gd.function([x], gd.exp(x).sum() + 1.0, backend="numba")
+    assert uncached(np.zeros(2)) == 3.0 and len(list((tmp_path / "numba").glob("*.py"))) == 1

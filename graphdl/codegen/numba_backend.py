@@ -16,12 +16,19 @@ numba's nopython mode differs from NumPy in ways the lowerings work around:
   0-d values are therefore numba scalars (never 0-d arrays), and every 0-d operand of an
   elementwise op is cast to the dtype the op computes in (``np.float32(0.5) * x``), so float32
   graphs stay float32 end to end, as NumPy 2's weak scalars do.
-An op this module cannot lower raises `NumbaLoweringError` when the function is compiled.
+The lowerings of ops with axes and of shape ops are in `graphdl.codegen.numba_lowerings`. An op
+the backend cannot lower raises `NumbaLoweringError` when the function is compiled.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,310 +133,6 @@ def elementwise_into(node: Node, args: list[str], out: str) -> str:
     return node.op.inplace.replace(", out={out})", ", {out})").format(*cast, out=out)
 
 
-# --- the (rows, k) layout the kernels work on --------------------------------------------------
-def _perm(ndim: int, axis: int) -> tuple[list[int], list[int]]:
-    perm = [i for i in range(ndim) if i != axis] + [axis]
-    return perm, [perm.index(i) for i in range(ndim)]
-
-
-def as_rows(a: str, ndim: int, axis: int, k: str | None = None) -> str:
-    """``a`` as a 2-d (rows, k) array with ``axis`` last (a view for 2-d operands)."""
-    if ndim == 2:
-        return a if axis == 1 else f"{a}.T"
-    perm, _ = _perm(ndim, axis)
-    src = a if axis == ndim - 1 else f"np.transpose({a}, {tuple(perm)})"
-    return f"np.ascontiguousarray({src}).reshape((-1, {k or f'{a}.shape[{axis}]'}))"
-
-
-def from_rows(code: str, sizes: Sequence[str], axis: int) -> str:
-    """The inverse of `as_rows` for a result of the given sizes (one per original axis)."""
-    ndim = len(sizes)
-    if ndim == 2:
-        return code if axis == 1 else f"{code}.T"
-    perm, inverse = _perm(ndim, axis)
-    out = f"{code}.reshape({shape_code([sizes[i] for i in perm])})"
-    return out if axis == ndim - 1 else f"np.transpose({out}, {tuple(inverse)})"
-
-
-def shape_code(sizes: Sequence[str]) -> str:
-    return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(sizes)})"
-
-
-def _sizes(a: str, ndim: int) -> list[str]:
-    return [f"{a}.shape[{i}]" for i in range(ndim)]
-
-
-def _product(a: str, axes: Sequence[int]) -> str:
-    return " * ".join(f"{a}.shape[{i}]" for i in axes) or "1"
-
-
-# --- reductions -------------------------------------------------------------------------------
-def reduce_expr(node: Node, a: str, kind: str) -> str:
-    """``kind`` (sum, max, min, prod, argmax, argmin, logsumexp) of array ``a`` over the node's
-    axes: the reduced axes moved last (or, for sums over leading axes, kept first)."""
-    x, attrs = node.inputs[0], node.attrs
-    if not a.isidentifier():
-        raise unsupported(node, "a reduction of a literal")
-    axes = tuple(range(x.ndim)) if attrs["axis"] is None else tuple(attrs["axis"])
-    kept = [i for i in range(x.ndim) if i not in axes]
-    data = a
-    if kind in ("sum", "prod") and x.dtype.kind in "biu" and x.dtype != np.int64:
-        data = f"{a}.astype(np.int64)"  # integer sums accumulate in int64, as NumPy's
-    elif kind == "logsumexp" and x.dtype.kind != "f":
-        data = f"{a}.astype({np_type(node.dtype)})"
-    rows, cols = _product(a, kept), _product(a, axes)
-    flat = x.ndim != 2 or len(axes) != 1  # 2-d operands go in as they are, of any layout
-    if kind == "sum" and axes == tuple(range(len(axes))) and kept:  # leading axes: down columns
-        data = f"np.ascontiguousarray({data}).reshape(({cols}, {rows}))" if flat else data
-        core = f"_nb.sum_cols({data})"
-    else:
-        perm = kept + list(axes)
-        if perm != sorted(perm):
-            data = f"{data}.T" if not flat else f"np.transpose({data}, {tuple(perm)})"
-        data = f"np.ascontiguousarray({data}).reshape(({rows}, {cols}))" if flat else data
-        core = f"_nb.{kind}_rows({data})"
-    if node.ndim == 0:
-        return f"{core}[0]"
-    sizes = ["1" if i in axes else f"{a}.shape[{i}]" for i in range(x.ndim)
-             if attrs["keepdims"] or i not in axes]
-    as_is = len(kept) == 1 and sizes == [f"{a}.shape[{kept[0]}]"]  # (rows,) already
-    return core if as_is else f"{core}.reshape({shape_code(sizes)})"
-
-
-def _reduction(kind: str) -> Lowering:
-    def lower(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-        if node.inputs[0].ndim == 0:  # a reduction of one number
-            return "0" if kind.startswith("arg") else f"{np_type(node.dtype)}({args[0]})"
-        return reduce_expr(node, args[0], kind)
-
-    return lower
-
-
-for _kind in ("sum", "max", "min", "prod", "argmax", "argmin", "logsumexp"):
-    LOWERINGS[_kind] = _reduction(_kind)
-
-
-@lowers("mean")
-def _mean(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    x, t = node.inputs[0], np_type(node.dtype)
-    if x.ndim == 0:
-        return f"{t}({args[0]})"
-    axes = range(x.ndim) if attrs["axis"] is None else attrs["axis"]
-    return f"{reduce_expr(node, args[0], 'sum')} / {t}({_product(args[0], axes)})"
-
-
-@lowers("sum_to")
-def _sum_to(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    x, ref = node.inputs
-    if ref.ndim == 0:
-        return f"{np_type(node.dtype)}({args[0]})" if x.ndim == 0 else (
-            f"_nb.sum_rows(np.ascontiguousarray({args[0]}).reshape((1, {args[0]}.size)))[0]")
-    return (f"_nb.sum_to(np.ascontiguousarray({args[0]}).ravel(), "
-            f"np.array({args[0]}.shape), np.array({args[1]}.shape)).reshape({args[1]}.shape)")
-
-
-# --- the softmax family and the fused cross-entropy ---------------------------------------------
-def _float(node: Node, i: int, a: str, dtype: np.dtype) -> str:
-    return a if node.inputs[i].dtype == dtype else f"{a}.astype({np_type(dtype)})"
-
-
-@lowers("softmax", "log_softmax")
-def _softmax(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    x, axis = _float(node, 0, args[0], node.dtype), attrs["axis"]
-    perm, inverse = _perm(node.ndim, axis)
-    moved = x if axis == node.ndim - 1 else f"np.transpose({x}, {tuple(perm)})"
-    out = f"_nb.{node.op.name}_last({moved})"
-    return out if axis == node.ndim - 1 else f"np.transpose({out}, {tuple(inverse)})"
-
-
-def _picked(node: Node, z: str, idx: str, axis: int) -> str:
-    """take_along_axis(z, idx, axis) through the (rows, k) gather."""
-    ndim = node.inputs[0].ndim
-    core = f"_nb.take_along_rows({as_rows(z, ndim, axis)}, {as_rows(idx, ndim, axis)})"
-    return from_rows(core, _sizes(idx, ndim), axis)
-
-
-def _cotangent_rows(node: Node, g: Node, a: str, idx: str, axis: int) -> str:
-    """The cotangent of a fused gradient as (1 or rows, 1 or m): 2-d ones as they are (the
-    kernel broadcasts), others spread over the labels' shape first."""
-    ndim = node.ndim
-    if g.ndim == ndim == 2:
-        return as_rows(a, ndim, axis)
-    if g.ndim == 0 and ndim == 2:
-        return f"np.full((1, 1), {a}, {np_type(node.dtype)})"
-    if g.ndim == 0:
-        spread = f"np.full({idx}.shape, {a}, {np_type(node.dtype)})"
-    else:
-        spread = f"np.broadcast_to({a}, {idx}.shape)"
-    return as_rows(spread, ndim, axis, k=f"{idx}.shape[{axis}]")
-
-
-@lowers("softmax_xent")
-def _softmax_xent(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    (z, idx), axis, ndim = args, attrs["axis"], node.ndim
-    core = f"_nb.softmax_xent_rows({as_rows(z, ndim, axis)}, {as_rows(idx, ndim, axis)})"
-    return from_rows(core, _sizes(idx, ndim), axis)
-
-
-@lowers("softmax_xent_grad")
-def _softmax_xent_grad(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    (g, z, idx), axis, ndim = args, attrs["axis"], node.ndim
-    rows = [_cotangent_rows(node, node.inputs[0], g, idx, axis), as_rows(z, ndim, axis),
-            as_rows(idx, ndim, axis)]
-    return from_rows(f"_nb.softmax_xent_grad_rows({', '.join(rows)})", _sizes(z, ndim), axis)
-
-
-@lowers("xent_rows")
-def _xent_rows(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    shifted, sums, idx = args
-    return f"np.log({sums}) - {_picked(node, shifted, idx, attrs['axis'])}"
-
-
-@lowers("xent_rows_grad")
-def _xent_rows_grad(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    (g, e, sums, idx), axis, ndim = args, attrs["axis"], node.ndim
-    rows = [_cotangent_rows(node, node.inputs[0], g, idx, axis), as_rows(e, ndim, axis),
-            as_rows(sums, ndim, axis, k="1"), as_rows(idx, ndim, axis)]
-    return from_rows(f"_nb.xent_rows_grad_rows({', '.join(rows)})", _sizes(e, ndim), axis)
-
-
-# --- gathers and their adjoints ---------------------------------------------------------------
-@lowers("take_along_axis")
-def _take_along(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    return _picked(node, args[0], args[1], attrs["axis"])
-
-
-@lowers("take_along_adjoint")
-def _take_along_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    (g, like, idx), axis, ndim = args, attrs["axis"], node.ndim
-    core = (f"_nb.take_along_adjoint_rows({as_rows(g, ndim, axis)}, {like}.shape[{axis}], "
-            f"{as_rows(idx, ndim, axis)})")
-    return from_rows(core, _sizes(like, ndim), axis)
-
-
-@lowers("take")
-def _take(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    if node.inputs[1].ndim > 1:
-        raise unsupported(node, "numba takes one 1-d index array per indexing")
-    return f"{args[0]}[{':, ' * attrs['axis']}{args[1]}]"
-
-
-@lowers("take_adjoint")
-def _take_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    (g, like, idx), axis, ndim = args, attrs["axis"], node.ndim
-    if node.inputs[2].ndim != 1:
-        raise unsupported(node, "only 1-d indices are lowered")
-    order = [axis] + [i for i in range(ndim) if i != axis]  # the taken axis first: (k, rest)
-    moved = g if axis == 0 else f"np.transpose({g}, {tuple(order)})"
-    core = (f"_nb.take_adjoint_rows(np.ascontiguousarray({moved}).reshape(({g}.shape[{axis}], "
-            f"-1)), {like}.shape[{axis}], {idx})")
-    out = f"{core}.reshape({shape_code([f'{like}.shape[{i}]' for i in order])})"
-    inverse = tuple(order.index(i) for i in range(ndim))
-    return out if axis == 0 else f"np.transpose({out}, {inverse})"
-
-
-@lowers("one_hot")
-def _one_hot(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    labels, t = args[0], np_type(node.dtype)
-    if node.inputs[0].ndim == 0:
-        return f"(np.arange({attrs['depth']}) == {labels}).astype({t})"
-    return f"({labels}[..., None] == np.arange({attrs['depth']})).astype({t})"
-
-
-@lowers("getitem")
-def _getitem(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    if node.inputs[0].ndim == 0:
-        if node.ndim == 0:
-            return args[0]
-        return f"np.full({(1,) * node.ndim}, {args[0]}, {np_type(node.dtype)})"
-    return node.op.emit_expr(args, attrs)
-
-
-@lowers("index_adjoint")
-def _index_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    from graphdl.ops.indexing import render_index
-
-    (g, like), index = args, render_index(attrs["index"]) or "..."
-    # two statements on the node's line: numba has no expression that assigns into a slice
-    return f"np.zeros({like}.shape, {np_type(node.dtype)}); {var}[{index}] = {g}"
-
-
-@lowers("matmul")
-def _matmul(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    a, b = node.inputs
-    if a.ndim > 2 or b.ndim > 2 or a.ndim == 0 or b.ndim == 0:
-        raise unsupported(node, "numba's @ takes 1-d and 2-d operands only")
-    if a.dtype != b.dtype or a.dtype.kind not in "fc":
-        raise unsupported(node, f"numba's @ needs two float operands of one dtype, got "
-                                f"{a.dtype} @ {b.dtype}")
-    return f"{args[0]} @ {args[1]}"
-
-
-# --- shapes: 0-d values are scalars, so reshapes to and from () are spelled out -----------------
-def _full(node: Node, shape: str, value: str) -> str:
-    return f"np.full({shape}, {value}, {np_type(node.dtype)})"
-
-
-@lowers("reshape", "reshape_like")
-def _reshape(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    shape = repr(tuple(attrs["shape"])) if node.op.name == "reshape" else f"{args[1]}.shape"
-    if node.inputs[0].ndim == 0:
-        return args[0] if node.ndim == 0 else _full(node, shape, args[0])
-    if node.ndim == 0:
-        return f"_nb.item({args[0]})"
-    return f"np.ascontiguousarray({args[0]}).reshape({shape})"
-
-
-@lowers("transpose")
-def _transpose(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    return args[0] if node.ndim == 0 else node.op.emit_expr(args, attrs)
-
-
-@lowers("expand_dims")
-def _expand_dims(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    if node.inputs[0].ndim == 0:
-        return _full(node, repr((1,) * node.ndim), args[0])
-    index = ", ".join("None" if i in attrs["axis"] else ":" for i in range(node.ndim))
-    return f"{args[0]}[{index}]"
-
-
-@lowers("squeeze")
-def _squeeze(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    x = node.inputs[0]
-    index = ", ".join("0" if i in attrs["axis"] else ":" for i in range(x.ndim))
-    return f"{args[0]}[{index}]"
-
-
-@lowers("broadcast_to", "broadcast_like")
-def _broadcast(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    shape = repr(tuple(attrs["shape"])) if node.op.name == "broadcast_to" else f"{args[1]}.shape"
-    if node.ndim == 0:
-        return args[0]
-    if node.inputs[0].ndim == 0:
-        return _full(node, shape, args[0])
-    return f"np.broadcast_to({args[0]}, {shape})"
-
-
-@lowers("zeros_like")
-def _zeros_like(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    t = np_type(node.dtype)
-    return f"{t}(0)" if node.ndim == 0 else f"np.zeros({args[0]}.shape, {t})"
-
-
-@lowers("concatenate")
-def _concatenate(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    return f"np.concatenate(({', '.join(args)},), axis={attrs['axis']})"
-
-
-@lowers("concat_piece")
-def _concat_piece(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    g, parts, axis = args[0], args[1:], attrs["axis"]
-    start = " + ".join(f"{p}.shape[{axis}]" for p in parts[:attrs["index"]]) or "0"
-    stop = f"{start} + {parts[attrs['index']]}.shape[{axis}]" if start != "0" else (
-        f"{parts[attrs['index']]}.shape[{axis}]")
-    return f"{g}[{':, ' * axis}{start}:{stop}]"
-
-
 # --- the dialect the emitter uses ---------------------------------------------------------------
 _NOT_NOPYTHON = ("_rt.", ".reduce(", "keepdims=", "out=", "take_along_axis", "np.s_[")
 
@@ -441,7 +144,7 @@ class NumbaDialect:
     deletes = False  # numba frees dead temporaries itself, and nopython mode has no ``del``
 
     def __init__(self) -> None:
-        from graphdl.codegen import numba_kernels
+        from graphdl.codegen import numba_kernels, numba_lowerings  # noqa: F401 - registers
 
         self.namespace = {"_nb": numba_kernels}
 
@@ -469,3 +172,61 @@ class NumbaDialect:
 
     def into(self, node: Node, args: list[str], out: str) -> str:
         return elementwise_into(node, args, out)
+
+
+# --- compiling, with machine code cached across processes ---------------------------------------
+def cache_dir() -> Path | None:
+    """Where kernels are cached: ``$GRAPHDL_CACHE/numba`` (``~/.cache/graphdl/numba`` by
+    default); None when ``GRAPHDL_CACHE`` is ``off``, ``0`` or empty."""
+    root = os.environ.get("GRAPHDL_CACHE", str(Path.home() / ".cache" / "graphdl"))
+    return None if root.strip().lower() in ("", "0", "off") else Path(root) / "numba"
+
+
+def _cache_key(emitted: Any, numba: Any) -> str:
+    """The kernel's source, its constants, the helpers it calls and the library versions: what
+    the cached machine code depends on (numba freezes global arrays into it)."""
+    from graphdl.codegen import numba_kernels
+
+    digest = hashlib.sha256(emitted.source.encode())
+    for name, value in sorted(emitted.namespace.items()):
+        if isinstance(value, np.ndarray):
+            digest.update(f"{name}{value.dtype.str}{value.shape}".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+    digest.update(Path(numba_kernels.__file__).read_bytes())
+    digest.update(f"{numba.__version__} {np.__version__} {sys.version}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _from_cache_file(emitted: Any, numba: Any) -> Any | None:
+    """The kernel defined in ``<cache>/<key>.py`` (written once, never rewritten) and jitted
+    with ``cache=True``, so a later process loads its machine code instead of compiling.
+    None when there is no usable cache directory."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{_cache_key(emitted, numba)}.py"
+        if not path.exists():
+            with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp",
+                                             delete=False) as tmp:
+                tmp.write(emitted.source)
+            os.replace(tmp.name, path)  # atomic: a concurrent writer wrote the same text
+        spec = importlib.util.spec_from_file_location(f"graphdl_kernel_{path.stem}", path)
+        module = sys.modules.get(spec.name)
+        if module is None:  # numba's cache looks the kernel's module up by name
+            module = importlib.util.module_from_spec(spec)
+            module.__dict__.update(emitted.namespace)  # np, _nb, hoisted constants
+            spec.loader.exec_module(module)
+            sys.modules[spec.name] = module
+    except OSError:
+        return None
+    return numba.njit(cache=True)(getattr(module, emitted.function_name))
+
+
+def compile_kernel(emitted: Any, python_function: Any) -> Any:
+    """``python_function`` (the kernel's source executed) as a numba dispatcher, typed and
+    compiled lazily at the first call, from the cross-process cache when it is usable."""
+    numba = require_numba()
+    cached = _from_cache_file(emitted, numba)
+    return cached if cached is not None else numba.njit(python_function)
