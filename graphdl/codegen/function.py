@@ -210,7 +210,8 @@ class Function:
         """A kernel failure named by node: numba's typing errors quote the kernel's line; for
         others the NumPy code reruns on copies of the state to find the node that fails."""
         message = str(exc)
-        found = re.search(re.escape(self._filename) + r'", line (\d+)', message)
+        where = self._function.py_func.__code__.co_filename  # the cache file, if one is used
+        found = re.search(re.escape(where) + r'", line (\d+)', message)
         node = self._emitted.line_nodes.get(int(found.group(1))) if found else None
         first = next((m for m in message.splitlines() if m.strip()), type(exc).__name__)
         if node is not None:
@@ -422,9 +423,9 @@ def _compile(emitted: Emitted, filename: str, backend: str = "numpy"):
     namespace = dict(emitted.namespace)
     exec(code, namespace)  # noqa: S102 - our own generated source; user names are sanitized
     if backend == "numba":
-        from graphdl.codegen.numba_backend import require_numba
+        from graphdl.codegen.numba_backend import compile_kernel
 
-        return require_numba().njit(namespace[emitted.function_name])  # typed at the 1st call
+        return compile_kernel(emitted, namespace[emitted.function_name])  # typed at 1st call
     return namespace[emitted.function_name]
 
 
