@@ -153,6 +153,19 @@ def test_run_time_error_names_the_node():
     np.testing.assert_allclose(fn(np.zeros(3), np.ones(3)), [2.0, 2.0, 2.0])
     with pytest.raises(GraphRuntimeError, match=r"add node .* failed.*operands"):
         fn(np.zeros(3), np.ones(4))
+    third = gd.function([a], a[3] * 2.0, backend="numba")  # bounds checked, not read past
+    assert third(np.arange(5.0)) == 6.0
+    with pytest.raises(GraphRuntimeError, match=r"getitem node .* IndexError"):
+        third(np.arange(2.0))
+
+
+def test_labels_out_of_range_raise(mlp_pair):
+    dtype, _, (fn, params) = mlp_pair
+    before = [p.get_value() for p in params]
+    with pytest.raises(GraphRuntimeError, match="IndexError"):
+        fn(np.ones((2, 6), dtype), np.array([0, 3]))  # 3 classes: label 3 is out of range
+    for p, b in zip(params, before):  # the failure came before the updates
+        np.testing.assert_array_equal(p.get_value(), b)
 
 
 def test_unsupported_op_fails_at_compile_time_naming_it():

@@ -221,7 +221,7 @@ def _from_cache_file(emitted: Any, numba: Any) -> Any | None:
             sys.modules[spec.name] = module
     except OSError:
         return None
-    return numba.njit(cache=True)(getattr(module, emitted.function_name))
+    return numba.njit(cache=True, boundscheck=True)(getattr(module, emitted.function_name))
 
 
 def compile_kernel(emitted: Any, python_function: Any) -> Any:
@@ -229,4 +229,5 @@ def compile_kernel(emitted: Any, python_function: Any) -> Any:
     compiled lazily at the first call, from the cross-process cache when it is usable."""
     numba = require_numba()
     cached = _from_cache_file(emitted, numba)
-    return cached if cached is not None else numba.njit(python_function)
+    # bounds checked: an integer index past an unknown (None) size must raise, not read memory
+    return cached if cached is not None else numba.njit(boundscheck=True)(python_function)

@@ -183,7 +183,21 @@ def _column(idx, i, j, k):
 
 
 @njit(cache=True)
+def _same_rows(a, b):
+    if a.shape[0] != b.shape[0]:
+        raise ValueError("the indices and the array differ in size off the indexed axis")
+
+
+@njit(cache=True)
+def _cotangent_fits(g, idx):
+    if (g.shape[0] != 1 and g.shape[0] != idx.shape[0]) or (
+            g.shape[1] != 1 and g.shape[1] != idx.shape[1]):
+        raise ValueError("the cotangent does not broadcast to the picked shape")
+
+
+@njit(cache=True)
 def take_along_rows(x, idx):
+    _same_rows(x, idx)
     out = np.empty(idx.shape, x.dtype)
     for i in range(idx.shape[0]):
         for j in range(idx.shape[1]):
@@ -193,6 +207,7 @@ def take_along_rows(x, idx):
 
 @njit(cache=True)
 def take_along_adjoint_rows(g, k, idx):
+    _same_rows(g, idx)
     out = np.zeros((idx.shape[0], k), g.dtype)
     for i in range(idx.shape[0]):
         for j in range(idx.shape[1]):
@@ -219,6 +234,7 @@ def take_adjoint_rows(g, k, idx):
 @njit(cache=True)
 def softmax_xent_rows(z, idx):
     """(rows, m) values of logsumexp(z[i]) - z[i, idx[i, j]], one pass over each row."""
+    _same_rows(z, idx)
     k = z.shape[1]
     out = np.empty(idx.shape, z.dtype)
     for i in range(z.shape[0]):
@@ -235,7 +251,9 @@ def softmax_xent_rows(z, idx):
 @njit(cache=True)
 def softmax_xent_grad_rows(g, z, idx):
     """softmax(z[i]) * sum_j g[i, j] - g[i, j] at idx[i, j]; ``g`` is (1 or rows, 1 or m)."""
+    _same_rows(z, idx)
     k = z.shape[1]
+    _cotangent_fits(g, idx)
     gr, gc = g.shape[0] > 1, g.shape[1] > 1
     out = np.empty(z.shape, z.dtype)
     for i in range(z.shape[0]):
@@ -285,7 +303,10 @@ def sum_to(x, shape, target):
 @njit(cache=True)
 def xent_rows_grad_rows(g, e, sums, idx):
     """e / sums * sum_j g[i, j] - g[i, j] at idx[i, j] (``g`` as in softmax_xent_grad_rows)."""
+    _same_rows(e, idx)
+    _same_rows(e, sums)
     k = e.shape[1]
+    _cotangent_fits(g, idx)
     gr, gc = g.shape[0] > 1, g.shape[1] > 1
     out = np.empty(e.shape, e.dtype)
     for i in range(e.shape[0]):
