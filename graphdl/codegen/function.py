@@ -408,6 +408,9 @@ def _restore_function(state: dict[str, Any]) -> Function:
         kernel[0], [(i, np.dtype(t).type) for i, t in kernel[1]])
     fn._numpy_plain = None
     fn._checkers = state["checkers"]
+    if fn._kernel is not None:  # no graph to emit NumPy code for extra leading axes: refused
+        for check in fn._checkers:
+            check.vectorizes = False
     boxes = [SharedBox(value) for value in state["values"]]
     fn._shared_boxes = [boxes[i] for i in state["shared"]]
     fn._update_boxes = [boxes[i] for i in state["updated"]]
