@@ -16,8 +16,13 @@ numba's nopython mode differs from NumPy in ways the lowerings work around:
   0-d values are therefore numba scalars (never 0-d arrays), and every 0-d operand of an
   elementwise op is cast to the dtype the op computes in (``np.float32(0.5) * x``), so float32
   graphs stay float32 end to end, as NumPy 2's weak scalars do.
-The lowerings of ops with axes and of shape ops are in `graphdl.codegen.numba_lowerings`. An op
-the backend cannot lower raises `NumbaLoweringError` when the function is compiled.
+
+Buffer reuse (`graphdl.codegen.inplace`) applies unchanged: ufuncs take their output positionally,
+so a dead temporary is reused and a step writes ``W - lr * g`` into ``W``'s own array as the NumPy
+code does. Kernels are typed and compiled at their first call (`compile_kernel`), from a cache
+shared across processes when possible. The lowerings of ops with axes and of shape ops are in
+`graphdl.codegen.numba_lowerings`. An op the backend cannot lower raises `NumbaLoweringError`
+when the function is compiled.
 """
 
 from __future__ import annotations
