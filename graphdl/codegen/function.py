@@ -15,12 +15,13 @@ import importlib
 import linecache
 import re
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from graphdl.codegen.caller import fast_caller
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.names import comment_text, safe_identifier
 from graphdl.errors import GraphError, GraphRuntimeError, InputError, ShapeError
@@ -99,6 +100,7 @@ class Function:
         self._variants: dict[tuple[int, ...], tuple[Any, Emitted, str]] = {}
         self._numpy_plain: tuple[Any, Emitted, str] | None = None
         self._kernel = _kernel_info(self) if backend == "numba" else None
+        self._fast = _fast_path(self)
 
     @property
     def source(self) -> str:
@@ -106,6 +108,12 @@ class Function:
         return self._emitted.source
 
     def __call__(self, *args: Any) -> Any:
+        if self._fast is not None:  # the generated call path (graphdl.codegen.caller)
+            return self._fast(*args)
+        return self._call_checked(args)
+
+    def _call_checked(self, args: tuple) -> Any:
+        """The generic call path: converts arguments, picks vectorized variants, explains."""
         if len(args) != len(self._checkers):
             names = ", ".join(c.label for c in self._checkers)
             raise InputError(f"function {self.name} takes {len(self._checkers)} argument(s) "
@@ -155,6 +163,11 @@ class Function:
                     return self._plain_numpy()
             except ValueError:
                 return self._plain_numpy()  # the plain code raises, and explains, the clash
+        return self._variant(grown)
+
+    def _variant(self, grown: tuple[int, ...]) -> tuple[Any, Emitted, str]:
+        """The code for calls whose arguments at positions ``grown`` have extra leading axes,
+        all of one shape to which every other argument broadcasts (built once, cached)."""
         variant = self._variants.get(grown)
         if variant is None:
             big = depends_on(self.schedule, [self.inputs[i] for i in grown])
@@ -416,7 +429,28 @@ def _restore_function(state: dict[str, Any]) -> Function:
     fn._update_boxes = [boxes[i] for i in state["updated"]]
     fn._vector_positions, fn._variants = [], {}  # no graph to plan vectorized variants from
     fn._maybe_readonly = frozenset(state["readonly"])
+    fn._fast = _fast_path(fn)
     return fn
+
+
+def _fast_path(fn: Function) -> Callable[..., Any] | None:
+    """The generated call path of a NumPy-backend function (see `graphdl.codegen.caller`)."""
+    if fn._kernel is not None:
+        return None
+    vectorized = None
+    everything = tuple(range(len(fn._checkers)))
+    if (everything and fn._vector_positions == list(everything)
+            and all(np.ndim(b.value) == 0 for b in fn._shared_boxes)):
+        vectorized = lambda: fn._variant(everything)[0]  # noqa: E731
+
+    def explain(exc: Exception, code: Callable) -> Exception:
+        variants = [v for v in fn._variants.values() if v[0] is code]
+        _, emitted, filename = variants[0] if variants else (code, fn._emitted, fn._filename)
+        return fn._explain(exc, emitted, filename)
+
+    return fast_caller(fn._checkers, fn._function, fn._shared_boxes, fn._update_boxes,
+                       fn._maybe_readonly, fn._single, fn._call_checked, explain, _own_writable,
+                       vectorized)
 
 
 def _compile(emitted: Emitted, filename: str, backend: str = "numpy"):
