@@ -14,6 +14,7 @@ soon a plain call gets there.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,26 +22,40 @@ import numpy as np
 from graphdl.errors import GraphError
 
 
-def fast_caller(checkers: list[Any], run: Callable, shared_boxes: list[Any],
-                update_boxes: list[Any], maybe_readonly: set[int] | frozenset[int], single: bool,
-                slow: Callable[[tuple], Any], explain: Callable[[Exception, Callable], Exception],
-                own: Callable[[Any], Any],
-                vectorized: Callable[[], Callable] | None = None) -> Callable[..., Any]:
-    """``call(*args)``: the generated fast path (``slow(args)`` for anything it does not
-    accept; ``explain(exc, code)`` turns a failure inside ``code`` into the error to raise).
+@dataclass
+class CallSpec:
+    """What the call path of one compiled function must do."""
 
-    With ``vectorized`` (when every input may take extra leading axes), a call whose arguments
-    all have extra axes and one same shape runs the code ``vectorized()`` returns for that
+    checkers: list[Any]  # the arguments' checks (dtype, ndim, static sizes)
+    run: Callable  # the generated code (or numba kernel)
+    shared_boxes: list[Any]  # boxes whose values are passed after the arguments
+    update_boxes: list[Any]  # boxes receiving the returned state, in order
+    maybe_readonly: frozenset[int]  # outputs that may be read-only views (copied when they are)
+    single: bool  # one output, returned bare
+    slow: Callable[[tuple], Any]  # the generic path, for anything unusual
+    explain: Callable[[Exception, Callable, tuple], Exception]  # (exc, code, values) -> error
+    own: Callable[[Any, Any], Any]  # (new state value, its box) -> the value to store
+    vectorized: Callable[[], Callable] | None = None  # code for same-shape vectorized calls
+    scalars: frozenset[int] = frozenset()  # parameters passed as scalars (numba kernels)
+    outputs_0d: tuple[tuple[int, type], ...] = ()  # outputs converted to NumPy scalars
+    zero_strides: bool = False  # copy outputs with a 0 stride too (numba's broadcasts)
+
+
+def fast_caller(spec: CallSpec) -> Callable[..., Any]:
+    """``call(*args)``: the generated fast path (``spec.slow(args)`` for anything it does not
+    accept). With ``spec.vectorized`` (when every input may take extra leading axes), a call
+    whose arguments all have extra axes and one same shape runs the code it returns for that
     pattern (`Function`'s vectorized variant, which reuses buffers of that shape)."""
-    namespace: dict[str, Any] = {"ndarray": np.ndarray, "run": run, "slow": slow,
-                                 "explain": explain, "own": own, "GraphError": GraphError,
-                                 "variant": [], "make_variant": vectorized}
-    args = [f"a{i}" for i in range(len(checkers))]
+    namespace: dict[str, Any] = {"ndarray": np.ndarray, "run": spec.run, "slow": spec.slow,
+                                 "explain": spec.explain, "own": spec.own,
+                                 "GraphError": GraphError, "variant": [],
+                                 "make_variant": spec.vectorized}
+    args = [f"a{i}" for i in range(len(spec.checkers))]
     lines = ["def call(*args):", f"    if len(args) != {len(args)}:", "        return slow(args)"]
     if args:
         lines.append(f"    {', '.join(args)}{',' if len(args) == 1 else ''} = args")
     exact, grown = [], []
-    for i, check in enumerate(checkers):
+    for i, check in enumerate(spec.checkers):
         namespace[f"dt{i}"] = check.dtype
         kind = [f"a{i}.__class__ is ndarray", f"a{i}.dtype == dt{i}"]
         exact += kind + [f"a{i}.ndim == {check.ndim}"]
@@ -48,27 +63,34 @@ def fast_caller(checkers: list[Any], run: Callable, shared_boxes: list[Any],
         grown += kind + [f"a{i}.ndim > {check.ndim}", f"a{i}.shape == a0.shape"]
         grown += [f"a{i}.shape[{axis - check.ndim}] == {size}" for axis, size in check.static]
     lines += [f"    if {' and '.join(exact) or 'True'}:", "        code = run"]
-    if vectorized is not None and args:
+    if spec.vectorized is not None and args:
         lines += [f"    elif {' and '.join(grown)}:",
                   "        code = variant[0] if variant else make_variant()",
                   "        if not variant:", "            variant.append(code)"]
     lines += ["    else:", "        return slow(args)"]
-    for j, box in enumerate(shared_boxes):
+    for j, box in enumerate(spec.shared_boxes):
         namespace[f"b{j}"] = box
-    params = args + [f"b{j}.value" for j in range(len(shared_boxes))]
+    values = args + [f"b{j}.value" for j in range(len(spec.shared_boxes))]
+    params = [v + "[()]" if i in spec.scalars else v for i, v in enumerate(values)]
     lines += ["    try:", f"        outputs, state = code({', '.join(params)})",
               "    except GraphError:", "        raise",
-              "    except Exception as exc:", "        raise explain(exc, code) from None"]
-    for k, box in enumerate(update_boxes):
+              "    except Exception as exc:",
+              f"        raise explain(exc, code, ({', '.join(values)}{',' * (len(values) == 1)}))"
+              " from None"]
+    for k, box in enumerate(spec.update_boxes):
         namespace[f"u{k}"] = box
         lines += [f"    new = state[{k}]", f"    if new is not u{k}.value:",
-                  f"        u{k}.value = own(new)"]
-    if maybe_readonly:
+                  f"        u{k}.value = own(new, u{k})"]
+    if spec.maybe_readonly or spec.outputs_0d:
         lines.append("    outputs = list(outputs)")
-        for i in sorted(maybe_readonly):
-            lines += [f"    out = outputs[{i}]",
-                      "    if out.__class__ is ndarray and not out.flags.writeable:",
-                      f"        outputs[{i}] = out.copy()"]
-    lines.append("    return outputs[0]" if single else "    return list(outputs)")
+    for i, kind in spec.outputs_0d:
+        namespace[f"kind{i}"] = kind
+        lines.append(f"    outputs[{i}] = kind{i}(outputs[{i}])")
+    copy_when = "not out.flags.writeable" + (" or 0 in out.strides" if spec.zero_strides else "")
+    for i in sorted(spec.maybe_readonly):
+        lines += [f"    out = outputs[{i}]",
+                  f"    if out.__class__ is ndarray and ({copy_when}):",
+                  f"        outputs[{i}] = out.copy()"]
+    lines.append("    return outputs[0]" if spec.single else "    return list(outputs)")
     exec(compile("\n".join(lines) + "\n", "<graphdl call path>", "exec"), namespace)  # noqa: S102
     return namespace["call"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from graphdl.codegen.caller import fast_caller
+from graphdl.codegen.caller import CallSpec, fast_caller
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.names import comment_text, safe_identifier
 from graphdl.errors import GraphError, GraphRuntimeError, InputError, ShapeError
@@ -108,9 +108,7 @@ class Function:
         return self._emitted.source
 
     def __call__(self, *args: Any) -> Any:
-        if self._fast is not None:  # the generated call path (graphdl.codegen.caller)
-            return self._fast(*args)
-        return self._call_checked(args)
+        return self._fast(*args)  # the generated call path (graphdl.codegen.caller)
 
     def _call_checked(self, args: tuple) -> Any:
         """The generic call path: converts arguments, picks vectorized variants, explains."""
@@ -433,24 +431,37 @@ def _restore_function(state: dict[str, Any]) -> Function:
     return fn
 
 
-def _fast_path(fn: Function) -> Callable[..., Any] | None:
-    """The generated call path of a NumPy-backend function (see `graphdl.codegen.caller`)."""
-    if fn._kernel is not None:
-        return None
+def _fast_path(fn: Function) -> Callable[..., Any]:
+    """The generated call path of ``fn`` (see `graphdl.codegen.caller`)."""
+    if fn._kernel is not None:  # numba: 0-d values cross as scalars, see _call_kernel
+        scalars, outputs_0d = fn._kernel
+        return fast_caller(CallSpec(
+            fn._checkers, fn._function, fn._shared_boxes, fn._update_boxes,
+            frozenset(fn._maybe_readonly), fn._single, fn._call_checked,
+            lambda exc, code, values: fn._explain_kernel(exc, list(values)), _own_kernel_state,
+            scalars=frozenset(scalars), outputs_0d=tuple(outputs_0d), zero_strides=True))
     vectorized = None
     everything = tuple(range(len(fn._checkers)))
     if (everything and fn._vector_positions == list(everything)
             and all(np.ndim(b.value) == 0 for b in fn._shared_boxes)):
         vectorized = lambda: fn._variant(everything)[0]  # noqa: E731
 
-    def explain(exc: Exception, code: Callable) -> Exception:
+    def explain(exc: Exception, code: Callable, values: tuple) -> Exception:
         variants = [v for v in fn._variants.values() if v[0] is code]
         _, emitted, filename = variants[0] if variants else (code, fn._emitted, fn._filename)
         return fn._explain(exc, emitted, filename)
 
-    return fast_caller(fn._checkers, fn._function, fn._shared_boxes, fn._update_boxes,
-                       fn._maybe_readonly, fn._single, fn._call_checked, explain, _own_writable,
-                       vectorized)
+    return fast_caller(CallSpec(
+        fn._checkers, fn._function, fn._shared_boxes, fn._update_boxes,
+        frozenset(fn._maybe_readonly), fn._single, fn._call_checked, explain,
+        lambda value, box: _own_writable(value), vectorized))
+
+
+def _own_kernel_state(value: Any, box: SharedBox) -> Any:
+    """A numba kernel's new state: arrays as for NumPy, numbers back to the state's dtype."""
+    if value.__class__ is np.ndarray:
+        return _own_writable(value)
+    return np.array(value, box.value.dtype)
 
 
 def _compile(emitted: Emitted, filename: str, backend: str = "numpy"):
