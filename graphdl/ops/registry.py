@@ -89,11 +89,35 @@ def apply(op: Op, *inputs: Any, name: str | None = None, **attrs: Any) -> Node:
         if not isinstance(x, Node):
             nodes = tuple([as_node(v) for v in inputs])
             break
-    shape, dtype = op.infer(nodes, attrs)
+    if op.elementwise and not attrs:
+        key = (op, *[(n.shape, n.dtype, _weak_value(n)) for n in nodes])
+        found = _ELEMENTWISE_TYPES.get(key)
+        if found is None:
+            found = op.infer(nodes, attrs)
+            if len(_ELEMENTWISE_TYPES) >= _ELEMENTWISE_TYPES_LIMIT:
+                _ELEMENTWISE_TYPES.clear()
+            _ELEMENTWISE_TYPES[key] = found
+        shape, dtype = found
+    else:
+        shape, dtype = op.infer(nodes, attrs)
     # ``attrs`` is this call's own keyword dict, so the node may keep it without a copy.
     return make_node(Node, op, nodes, attrs, shape if type(shape) is tuple else tuple(shape),
                      dtype if isinstance(dtype, np.dtype) else np.dtype(dtype), name,
                      user_origin(2))
+
+
+# The static type of an elementwise node without attributes follows from its operands' shapes
+# and dtypes alone, plus, for a weak Python-number constant, its type and value (which steer
+# promotion), so it is inferred once per combination: most of a 10^5-node graph repeats a few.
+_ELEMENTWISE_TYPES: dict[tuple, tuple[tuple, np.dtype]] = {}
+_ELEMENTWISE_TYPES_LIMIT = 1 << 12
+
+
+def _weak_value(node: Node) -> tuple[type, Any] | None:
+    if node.inputs or node.op.name != "constant" or not node.attrs.get("weak"):
+        return None
+    value = node.attrs["value"]
+    return (type(value), value)
 
 
 def as_node(value: Any) -> Node:

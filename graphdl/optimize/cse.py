@@ -65,6 +65,13 @@ def node_key(node: Node, inputs: tuple[Node, ...]) -> tuple:
     return (op, attrs, inputs, node.shape, node.dtype)
 
 
+def _same_type(new: Node, old: Node) -> bool:
+    """``new`` replaces ``old`` without changing the static type of their consumers (the case
+    `rebuild` also recognizes first; weak constants it looks at more closely)."""
+    return new is old or (new.dtype is old.dtype and new.shape == old.shape
+                          and new.op is not CONSTANT and old.op is not CONSTANT)
+
+
 def cse(outputs: Sequence[Node], order: Sequence[Node] | None = None
         ) -> tuple[list[Node], Counter]:
     """Merge structurally equal nodes: (new outputs, {"merged nodes": count}). ``order`` is the
@@ -85,17 +92,17 @@ def cse(outputs: Sequence[Node], order: Sequence[Node] | None = None
             continue
         old = node.inputs
         if len(old) == 1:
-            inputs = (memo[old[0]],)
-            operands = inputs
+            inputs = operands = (memo[old[0]],)
+        elif len(old) == 2:
+            a, b = memo[old[0]], memo[old[1]]
+            inputs = operands = (a, b)
+            swap = commutes.get(op)
+            if swap is None:
+                swap = commutes[op] = op.commutative or op.name in COMMUTATIVE
+            if swap and id(b) < id(a):
+                operands = (b, a)
         else:
-            inputs = tuple([memo[p] for p in old])
-            operands = inputs
-            if len(inputs) == 2:
-                swap = commutes.get(op)
-                if swap is None:
-                    swap = commutes[op] = op.commutative or op.name in COMMUTATIVE
-                if swap and id(inputs[1]) < id(inputs[0]):
-                    operands = (inputs[1], inputs[0])
+            inputs = operands = tuple([memo[p] for p in old])
         attrs = node.attrs
         if op is CONSTANT and len(attrs) == 2 and attrs["weak"] is True and type(
                 attrs["value"]) in _PYTHON_NUMBER:  # told apart as `freeze` tells them apart
@@ -112,7 +119,13 @@ def cse(outputs: Sequence[Node], order: Sequence[Node] | None = None
             key = (op, (), operands, node.shape, node.dtype)
         found = table.get(key)
         if found is None:
-            found = table[key] = node if inputs == old else rebuild(node, inputs)
+            if inputs == old:  # element by element, by identity
+                found = node
+            elif all(map(_same_type, inputs, old)):
+                found = node.over(inputs, node.shape, node.dtype)  # what rebuild would do
+            else:
+                found = rebuild(node, inputs)
+            table[key] = found
         else:
             merged += 1
         memo[node] = found

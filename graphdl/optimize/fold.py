@@ -20,7 +20,7 @@ import numpy as np
 from graphdl.codegen import runtime
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import size_of
-from graphdl.ops.leaves import CONSTANT, INPUT, SHARED, constant
+from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.optimize.rewriter import node_rewriter
 
 FOLD_LIMIT = 1 << 16  # elements
@@ -28,10 +28,12 @@ FOLD_LIMIT = 1 << 16  # elements
 
 @node_rewriter("fold", ["*"], "fold constants")
 def fold_constants(node: Node) -> Node | None:
-    if node.op in (CONSTANT, INPUT, SHARED) or not node.inputs:
+    inputs = node.inputs
+    if not inputs:  # leaves (constants, inputs, shared variables): nothing to compute
         return None
-    if any(p.op is not CONSTANT for p in node.inputs):
-        return None
+    for p in inputs:  # tried on every node of every graph: a plain loop, no generator
+        if p.op is not CONSTANT:
+            return None
     size = size_of(node.shape)
     if size is None or size > FOLD_LIMIT:
         return None

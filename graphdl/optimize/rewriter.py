@@ -173,6 +173,18 @@ class Rewriter:
                     new = node.over((q,), node.shape, node.dtype)
                 else:
                     new = rebuild(node, (q,))
+            elif len(old) == 2:
+                a, b = old
+                qa, qb = memo[a], memo[b]
+                if qa is a and qb is b:
+                    new = node
+                elif ((qa is a or (qa.dtype is a.dtype and qa.shape == a.shape
+                                   and qa.op is not CONSTANT and a.op is not CONSTANT))
+                      and (qb is b or (qb.dtype is b.dtype and qb.shape == b.shape
+                                       and qb.op is not CONSTANT and b.op is not CONSTANT))):
+                    new = node.over((qa, qb), node.shape, node.dtype)
+                else:
+                    new = rebuild(node, (qa, qb))
             else:
                 inputs = tuple([memo[p] for p in old])
                 new = node if inputs == old else rebuild(node, inputs)  # == is identity here

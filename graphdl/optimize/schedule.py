@@ -71,8 +71,12 @@ class _Memory(NamedTuple):
                 continue
             first = owner[number[inputs[0]]]
             owner.append(first if view else i)
-            if len(inputs) == 1:
+            if len(inputs) == 1 or (len(inputs) == 2 and inputs[0] is inputs[1]):
                 reads.append(((first, 1),))
+                continue
+            if len(inputs) == 2:
+                second = owner[number[inputs[1]]]
+                reads.append(((first, 2),) if first == second else ((first, 1), (second, 1)))
                 continue
             counts: dict[int, int] = {}
             for p in set(inputs):
@@ -132,9 +136,13 @@ def schedule(outputs: Sequence[Node], order: Sequence[Node] | None = None,
     uses = [0] * n
     for i, node in enumerate(order):
         inputs = node.inputs
-        if len(inputs) == 1:
+        if len(inputs) == 1 or (len(inputs) == 2 and inputs[0] is inputs[1]):
             waiting[i] = 1
             consumers[number[inputs[0]]].append(i)
+        elif len(inputs) == 2:
+            waiting[i] = 2
+            consumers[number[inputs[0]]].append(i)
+            consumers[number[inputs[1]]].append(i)
         elif inputs:
             distinct = {number[p] for p in inputs}
             waiting[i] = len(distinct)
