@@ -95,7 +95,7 @@ def numpy_contender(params, X, y, masks):
 
 
 # --- graphdl ------------------------------------------------------------------------------------
-def graphdl_contender(params, X, y, masks):
+def graphdl_contender(params, X, y, masks, backend="numpy"):
     import graphdl as gd
     from graphdl import nn, optim
     from graphdl.train import Classifier
@@ -110,8 +110,18 @@ def graphdl_contender(params, X, y, masks):
         if i < len(params) // 2:
             layers += [gd.relu, nn.Dropout(P_DROP, name=f"dropout{i}")]
     model = nn.Sequential(*layers)
-    clf = Classifier(model, optim.Adam(LR, RHO1, RHO2, DELTA), X.shape[1], l2=L2, dtype=dtype.name)
+    clf = Classifier(model, optim.Adam(LR, RHO1, RHO2, DELTA), X.shape[1], l2=L2, dtype=dtype.name,
+                     backend=backend)
     return (lambda: clf.train_step(X, y, *masks)[2]), model.parameters
+
+
+def graphdl_numba_contender(params, X, y, masks):
+    """The same step as one numba kernel (``Classifier(..., backend="numba")``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is None:
+        raise ImportError("numba not installed (pip install graphdl[numba])")
+    return graphdl_contender(params, X, y, masks, backend="numba")
 
 
 # --- PyTorch --------------------------------------------------------------------------------
@@ -200,6 +210,7 @@ def main(argv=None) -> None:
             builders = {
                 "numpy (hand-written)": numpy_contender,
                 "graphdl": graphdl_contender,
+                "graphdl (numba)": graphdl_numba_contender,
                 "torch eager (CPU)": torch_contender,
             }
             contenders = {}

@@ -232,3 +232,19 @@ def test_graphdl_train_end_to_end_in_a_subprocess(tmp_path):
     else:  # otherwise the run says why it skipped them
         assert "model.svg" in proc.stdout and ("skipped" in proc.stdout
                                                or "could not render" in proc.stdout)
+
+
+def test_numba_backend_trains_to_the_same_parameters():
+    pytest.importorskip("numba")
+    histories, params = [], []
+    for backend in ("numpy", "numba"):
+        model = nn.Sequential(nn.Dense(4, 8, 0), gd.relu, nn.Dropout(0.25), nn.Dense(8, 3, 1))
+        clf = Classifier(model, optim.Adam(0.01), n_features=4, l2=1e-4, backend=backend)
+        assert clf.train_step.backend == backend
+        result = clf.fit(blobs(64, 5), blobs(32, 6), epochs=3, batch_size=16, rng=0,
+                         patience=None, verbose=False)
+        histories.append(result.history["train_loss"])
+        params.append([np.asarray(p.get_value()) for p in model.parameters()])
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-10)
+    for a, b in zip(*params):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -32,6 +32,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads while training (default 1, best for small models; "
                              "0 keeps the library's default)")
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "numba"],
+                        help="how the compiled steps run: straight-line NumPy (default) or one "
+                             "numba kernel per step (pip install graphdl[numba]; compiles for "
+                             "a few seconds at the first step, then is cached)")
     parser.add_argument("--out", default="out/train", help="output folder (default out/train)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     parser.add_argument("--scheduler", nargs="?", const="local", default=None, metavar="ADDRESS",
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
         batch_size=args.batch_size, l2=args.l2, patience=args.patience, seed=args.seed,
         out=args.out, dtype=args.dtype, augment=args.augment, threads=args.threads,
-        verbose=not args.quiet)
+        verbose=not args.quiet, backend=args.backend)
     if args.scheduler is not None:
         from graphdl.distributed.train import run as run_distributed
 

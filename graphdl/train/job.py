@@ -54,6 +54,7 @@ class TrainOptions:
     augment: bool = False
     threads: int | None = 1
     verbose: bool = True
+    backend: str = "numpy"
 
 
 @dataclass
@@ -138,7 +139,7 @@ def _run(options: TrainOptions, stream: IO[str] | None,
     loss_kw = {"loss": spec.loss} if spec.loss is not None else {}
     tick = time.perf_counter()
     clf = make_classifier(model, optimizer, n_features, l2=settings["l2"], dtype=options.dtype,
-                          **loss_kw)
+                          backend=options.backend, **loss_kw)
     compile_seconds = time.perf_counter() - tick
     augment = (compose(random_shift, lambda xb, rng: gaussian_noise(xb, rng, std=0.02))
                if options.augment else None)

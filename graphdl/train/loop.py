@@ -8,6 +8,9 @@ needs (see `graphdl.nn.mode`) and compiles them:
   adds the L2 term (eq. 10) and is what the gradients minimize;
 - ``evaluate_step(X, y) -> [loss, accuracy]`` in evaluation mode, with no updates.
 
+``backend="numba"`` compiles both as numba kernels (`gd.function`'s backend; the first call of
+each compiles for a few seconds, later processes load them from the cache).
+
 `Classifier.fit` then runs epochs of shuffled mini-batches, draws the dropout masks and optional
 augmentation from one seeded generator, evaluates on the validation set after every epoch,
 stops early when the validation loss stops improving (the lecture's overfitting slide) and puts
@@ -50,7 +53,7 @@ class Classifier:
 
     def __init__(self, model: Module, optimizer: Optimizer, n_features: int,
                  loss: LossFn = losses.softmax_cross_entropy, l2: float = 0.0,
-                 dtype: str = "float64") -> None:
+                 dtype: str = "float64", backend: str = "numpy") -> None:
         self.model, self.optimizer, self.dtype = model, optimizer, np.dtype(dtype)
         for key, var in model.named_variables().items():
             if var.dtype != self.dtype:
@@ -69,13 +72,14 @@ class Classifier:
         self.train_step = function(
             [self.X, self.y, *self.mode.mask_inputs],
             [self.loss, losses.accuracy(logits, self.y), self.objective],
-            updates=self.updates, name="train_step")
+            updates=self.updates, name="train_step", backend=backend)
         self.eval_logits = model(self.X)
         self.evaluate_step = function(
             [self.X, self.y],
             [loss(self.eval_logits, self.y), losses.accuracy(self.eval_logits, self.y)],
-            name="evaluate")
+            name="evaluate", backend=backend)
         self._predict = None
+        self.backend = backend
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048
                  ) -> tuple[float, float]:
@@ -93,7 +97,8 @@ class Classifier:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class scores (logits) in evaluation mode."""
         if self._predict is None:
-            self._predict = function([self.X], self.eval_logits, name="predict")
+            self._predict = function([self.X], self.eval_logits, name="predict",
+                                     backend=self.backend)
         return self._predict(np.asarray(X, dtype=self.dtype))
 
     def fit(self, train: Pair, val: Pair, epochs: int = 100, batch_size: int = 32,
