@@ -5,6 +5,9 @@ A long chain (depth = size) finds recursion and quadratic passes; a wide layered
 common-subexpression bookkeeping. Each graph is described once as a framework-neutral
 recipe and rebuilt in every contender, and the compiled function is checked against NumPy
 evaluating the same recipe directly, so a fast but wrong compiler is caught.
+
+    python benchmarks/run_all.py --only compile_scale     # graphdl, JAX, PyTensor
+    python benchmarks/compile_scale.py --graphdl-only     # graphdl: build/compile per node
 """
 
 from __future__ import annotations
@@ -245,7 +248,43 @@ def run(cfg: Config) -> list[Result]:
     return rows
 
 
-if __name__ == "__main__":
-    import run_all
+def graphdl_per_node(sizes: tuple[int, ...] = SIZES, repeats: int = 3) -> None:
+    """graphdl alone: build, compile (optimize + emit) and their sum per node, the median of
+    ``repeats`` runs per size, for issue 9's "linear in graph size". CPU time, so another
+    process on the machine disturbs it less than the wall time above."""
+    import gc
+    import statistics
 
-    run_all.main(["--only", WORKLOAD, *sys.argv[1:]])
+    gd, why = H.graphdl_or_note(("vector", "sin", "tanh", "cos", "function", "count_nodes"))
+    if gd is None:
+        raise SystemExit(why)
+    print(f"{'shape':<6} {'ops':>7} {'nodes':>7} {'build s':>8} {'compile s':>10} "
+          f"{'total s':>8} {'us/node':>8}")
+    for shape, make in (("chain", chain), ("dag", wide_dag)):
+        for n in sizes:
+            recipe = make(n)
+            runs = []
+            for _ in range(repeats):
+                t0 = time.process_time()
+                xs = [gd.vector(f"x{i}", shape=(None,)) for i in range(recipe.inputs)]
+                outs = evaluate(recipe, xs, _ns(gd))
+                t1 = time.process_time()
+                gd.function(xs, outs)
+                runs.append((t1 - t0, time.process_time() - t1))
+                nodes = gd.count_nodes(outs)
+                del xs, outs
+                gc.collect()
+            build = statistics.median(b for b, _ in runs)
+            comp = statistics.median(c for _, c in runs)
+            total = statistics.median(b + c for b, c in runs)
+            print(f"{shape:<6} {recipe.ops:>7} {nodes:>7} {build:>8.3f} {comp:>10.3f} "
+                  f"{total:>8.3f} {total / nodes * 1e6:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    if "--graphdl-only" in sys.argv:  # python benchmarks/compile_scale.py --graphdl-only
+        graphdl_per_node()
+    else:
+        import run_all
+
+        run_all.main(["--only", WORKLOAD, *sys.argv[1:]])

@@ -39,14 +39,15 @@ class _Fields:
     rewriting 10^5-node graphs builds hundreds of thousands of nodes.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "origin", "id", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "shape", "ndim", "dtype", "name", "origin", "id",
+                 "__weakref__")
 
 
 _record = object.__new__
 
 
 def make_node(cls: type, op: Op, inputs: tuple, attrs: dict, shape: tuple, dtype: np.dtype,
-          name: str | None, origin: str) -> Node:
+              name: str | None, origin: str) -> Node:
     """A ``cls`` node from fields already in their final form (a tuple of nodes, a shape tuple,
     an ``np.dtype``, an attribute dict no one else holds), numbered in creation order: the
     constructor without its conversions, for `graphdl.ops.registry.apply`."""
@@ -55,6 +56,7 @@ def make_node(cls: type, op: Op, inputs: tuple, attrs: dict, shape: tuple, dtype
     new.inputs = inputs
     new.attrs = attrs
     new.shape = shape
+    new.ndim = len(shape)  # a field, not a property: code generation asks for it ~6x per node
     new.dtype = dtype
     new.name = name
     new.origin = origin
@@ -94,6 +96,7 @@ class Node(_Fields):
         new.inputs = inputs
         new.attrs = self.attrs
         new.shape = shape
+        new.ndim = len(shape)
         new.dtype = dtype
         new.name = self.name
         new.origin = self.origin
@@ -105,10 +108,6 @@ class Node(_Fields):
         raise AttributeError(f"graphdl nodes are immutable (tried to set {key!r})")
 
     # --- description -------------------------------------------------------------------------
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
     @property
     def is_leaf(self) -> bool:
         return not self.inputs
