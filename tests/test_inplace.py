@@ -138,3 +138,24 @@ def test_state_shared_by_functions_with_and_without_in_place_updates():
     in_place()
     np.testing.assert_array_equal(w.get_value(), [6.0, 6.0, 6.0])
     assert c.get_value() == 3.0
+
+
+def test_a_buffer_written_in_place_is_freed_when_its_new_name_dies():
+    import tracemalloc
+
+    x = gd.vector("x", (None,))
+    first = gd.sum(gd.sin(gd.exp(x)))  # exp's buffer is reused by sin, then summed and dropped
+    second = gd.sum(gd.cos(x) * 3.0)  # needs a buffer of the same size afterwards
+    fn = gd.function([x], first + second, optimize=False)
+    values = np.linspace(0.0, 1.0, 250_000)  # 2 MB per array
+    fn(values)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn(values)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert result == pytest.approx(np.sin(np.exp(values)).sum() + (np.cos(values) * 3).sum())
+    assert peak < 1.5 * values.nbytes  # one array at a time, not the first kept alive by name

@@ -150,10 +150,10 @@ def emit_function(
         lines.append(f"    {var} = {code}  # {describe(node, var)}")
         line_nodes[len(lines)] = node
         # even a 0-d node is deleted: elementwise graphs vectorize, so it may hold 10^6 values;
-        # not the operand the result was written into: its buffer lives on under the new name
+        # so is the operand the result was written into: its buffer lives on under the new name,
+        # and the old name would otherwise keep it alive after the new one is deleted
         dead = [expr[p] for p in _unique(node.inputs) if last_use.get(p) is node
-                and p is not target and p.op is not INPUT and p.op is not SHARED
-                and p.op is not CONSTANT]
+                and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT]
         if dead and (dialect is None or dialect.deletes):
             lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(expr[o] for o in outputs)
