@@ -14,8 +14,10 @@ only what the outputs reach.
 
 Each pass is linear in the graph (one topological walk, memoized by node), and the number of
 rounds is bounded, so optimization time is linear in graph size. A pass that changed nothing is
-not rerun until another pass changes the graph, and a canonicalize pass that would end with more
-operations than it started with is undone (`Report.reverted`): simplification never grows a graph.
+not rerun until another pass changes the graph, and a rerun passes over the nodes its family found
+nothing to rewrite on before (`Rewriter.clean`) without trying its rules again. A canonicalize pass
+that would end with more operations than it started with is undone (`Report.reverted`):
+simplification never grows a graph.
 """
 
 from __future__ import annotations
