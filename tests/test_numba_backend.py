@@ -202,3 +202,44 @@ def test_kernels_cached_in_graphdl_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHDL_CACHE", "off")
     uncached = gd.function([x], gd.exp(x).sum() + 1.0, backend="numba")
     assert uncached(np.zeros(2)) == 3.0 and len(list((tmp_path / "numba").glob("*.py"))) == 1
+
+
+def test_sum_to_of_unknown_sizes_equals_numpy_backend():
+    """sum_to (the adjoint of a broadcast between two unknown sizes, as dropout masks meet a
+    batch) returns its operand when the run-time shapes agree, the common case, and sums the
+    broadcast axes (leading ones too) when they differ."""
+    from graphdl.codegen import numba_kernels
+
+    X, m = gd.matrix("X", shape=(None, 4)), gd.matrix("m", shape=(None, 3))
+    a, v = gd.matrix("a", shape=(None, None)), gd.vector("v", shape=(None,))
+    W = gd.shared(np.linspace(-1, 1, 12).reshape(4, 3), name="W")
+    cost = gd.sum(gd.tanh(X @ W) * m) + gd.sum(gd.tanh(a + v) * a)
+    grads = gd.grad(cost, [W, v])
+    ref = gd.function([X, m, a, v], grads)
+    fn = gd.function([X, m, a, v], grads, name="sum_to", backend="numba")
+    assert fn.source.count("_nb.sum_to(") == 3
+    rng = np.random.default_rng(3)
+    for rows_x, rows_m, width_v in [(5, 5, 3), (1, 5, 3), (5, 1, 1), (4, 4, 1)]:
+        args = [rng.standard_normal((rows_x, 4)), rng.standard_normal((rows_m, 3)),
+                rng.standard_normal((5, 3)), rng.standard_normal(width_v)]
+        for got, expected in zip(fn(*args), ref(*args)):
+            np.testing.assert_allclose(got, expected, **TOL["float64"])
+    x = rng.standard_normal((6, 4))
+    assert numba_kernels.sum_to(x, (6, 4)) is x  # no copy, no loop when nothing is summed
+    np.testing.assert_allclose(numba_kernels.sum_to(x, (1, 4)), x.sum(axis=0, keepdims=True))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        numba_kernels.sum_to(x, (3, 4))
+
+
+def test_row_sums_equal_numpy_for_every_length():
+    """Eight interleaved accumulators and a tail: every length mod 8, any layout, int64 too."""
+    from graphdl.codegen import numba_kernels
+
+    rng = np.random.default_rng(4)
+    for k in [0, 1, 7, 8, 9, 16, 23, 1000]:
+        x = rng.standard_normal((3, k))
+        np.testing.assert_allclose(numba_kernels.sum_rows(x), x.sum(axis=1), rtol=1e-13)
+        np.testing.assert_allclose(numba_kernels.sum_rows(x.T.copy().T), x.sum(axis=1),
+                                   rtol=1e-13)
+        ints = rng.integers(-9, 9, (2, k))
+        np.testing.assert_array_equal(numba_kernels.sum_rows(ints), ints.sum(axis=1))

@@ -19,11 +19,27 @@ from numba import njit
 # --- reductions along the last axis of (rows, k), or the first axis of (k, cols) ------------------
 @njit(cache=True)
 def sum_rows(x):
+    """Row sums with eight interleaved accumulators, as NumPy's pairwise sum has within its
+    blocks: one running sum is a chain of dependent adds that cannot be vectorized, 2.5x slower
+    than ``np.sum`` on the L2 term's sum of 784x512 squares (the rounding also improves)."""
     out = np.zeros(x.shape[0], x.dtype)
+    k = x.shape[1]
     for i in range(x.shape[0]):
-        acc = out[i]
-        for j in range(x.shape[1]):
-            acc += x[i, j]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = out[i]
+        j = 0
+        while j + 8 <= k:
+            a0 += x[i, j]
+            a1 += x[i, j + 1]
+            a2 += x[i, j + 2]
+            a3 += x[i, j + 3]
+            a4 += x[i, j + 4]
+            a5 += x[i, j + 5]
+            a6 += x[i, j + 6]
+            a7 += x[i, j + 7]
+            j += 8
+        acc = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+        for rest in range(j, k):
+            acc += x[i, rest]
         out[i] = acc
     return out
 
@@ -283,20 +299,45 @@ def item(x):
 
 
 @njit(cache=True)
-def sum_to(x, shape, target):
-    """Flat ``x`` of ``shape`` summed over the axes broadcast from ``target`` (leading ones and
-    those of size 1 there): `runtime.sum_to` for sizes known only at run time."""
-    lead = shape.shape[0] - target.shape[0]
-    out = np.zeros(max(1, int(np.prod(target))), x.dtype)
-    for flat in range(x.shape[0]):
-        rest, pos, scale = flat, 0, 1
-        for axis in range(shape.shape[0] - 1, lead - 1, -1):
-            i = rest % shape[axis]
-            rest //= shape[axis]
-            size = target[axis - lead]
-            pos += (i if size != 1 else 0) * scale
-            scale *= size
-        out[pos] += x[flat]
+def sum_to(x, target):
+    """C-contiguous ``x`` summed over the axes along which the shape ``target`` (of the same
+    rank) was broadcast: `runtime.sum_to` for sizes known only at run time. When the shapes
+    are equal, which is what two unknown batch sizes usually turn out to be, ``x`` itself, as
+    in NumPy (the op is marked a view, so buffer reuse knows about the alias): a flat loop
+    with a div/mod per axis per element made this identity 0.8 ms of a 256-row Adam step."""
+    if x.shape == target:
+        return x
+    ndim = x.ndim
+    step = np.zeros(ndim, np.int64)  # out's flat stride along each axis, 0 where summed
+    size = 1
+    for axis in range(ndim - 1, -1, -1):
+        if target[axis] == x.shape[axis]:
+            step[axis] = size
+        elif target[axis] != 1:
+            raise ValueError("sum_to: the target shape does not broadcast to the operand's")
+        size *= target[axis]
+    out = np.zeros(target, x.dtype)
+    if x.size == 0:
+        return out
+    flat, dest, last = x.ravel(), out.ravel(), x.shape[ndim - 1]
+    index = np.zeros(ndim, np.int64)  # of the row of x starting at ``start``
+    for start in range(0, flat.shape[0], last):
+        base = 0
+        for axis in range(ndim - 1):
+            base += index[axis] * step[axis]
+        if step[ndim - 1] == 0:
+            acc = dest[base]
+            for j in range(last):
+                acc += flat[start + j]
+            dest[base] = acc
+        else:
+            for j in range(last):
+                dest[base + j] += flat[start + j]
+        for axis in range(ndim - 2, -1, -1):
+            index[axis] += 1
+            if index[axis] < x.shape[axis]:
+                break
+            index[axis] = 0
     return out
 
 

@@ -116,8 +116,13 @@ def _sum_to(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str
     if ref.ndim == 0:
         return f"{np_type(node.dtype)}({args[0]})" if x.ndim == 0 else (
             f"_nb.sum_rows(np.ascontiguousarray({args[0]}).reshape((1, {args[0]}.size)))[0]")
-    return (f"_nb.sum_to(np.ascontiguousarray({args[0]}).ravel(), "
-            f"np.array({args[0]}.shape), np.array({args[1]}.shape)).reshape({args[1]}.shape)")
+    a, lead = args[0], x.ndim - ref.ndim
+    data = f"np.ascontiguousarray({a})"
+    if lead:  # leading axes are always summed: down the columns of (leading, rest) first
+        rest = range(lead, x.ndim)
+        data = (f"_nb.sum_cols({data}.reshape(({_product(a, range(lead))}, {_product(a, rest)})))"
+                f".reshape({shape_code([f'{a}.shape[{i}]' for i in rest])})")
+    return f"_nb.sum_to({data}, {args[1]}.shape)"
 
 
 # --- the softmax family and the fused cross-entropy ---------------------------------------------
