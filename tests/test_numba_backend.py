@@ -6,7 +6,9 @@ and each covers many ops; results are compared with the NumPy backend's for the 
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
 import sys
 
 import numpy as np
@@ -243,3 +245,22 @@ def test_row_sums_equal_numpy_for_every_length():
                                    rtol=1e-13)
         ints = rng.integers(-9, 9, (2, k))
         np.testing.assert_array_equal(numba_kernels.sum_rows(ints), ints.sum(axis=1))
+
+
+def test_scipy_blas_takes_a_thread_limit_set_before_it_loaded():
+    """numba's @ runs on SciPy's BLAS, loaded by the first numba function: a threadpoolctl
+    limit entered before (``graphdl train --threads 1``) must reach it as well as NumPy's."""
+    pytest.importorskip("threadpoolctl")
+    code = ("import numpy, threadpoolctl\n"
+            "with threadpoolctl.threadpool_limits(1, user_api='blas'):\n"
+            "    import graphdl as gd\n"
+            "    x = gd.vector('x')\n"
+            "    gd.function([x], x + 1, backend='numba')\n"
+            "    info = threadpoolctl.threadpool_info()\n"
+            "print(sorted((i['prefix'], i['num_threads']) for i in info"
+            " if i['user_api'] == 'blas'))\n")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "GRAPHDL_CACHE": "off"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True, timeout=120)
+    libraries = eval(done.stdout)  # noqa: S307 - our own subprocess's printed list
+    assert len(libraries) >= 2 and all(threads == 1 for _, threads in libraries), libraries
