@@ -46,7 +46,16 @@ def symbolic_sizes(schedule: Sequence[Node]) -> dict[Node, Dims]:
     """Sizes of every node of ``schedule`` (operands before their users)."""
     sizes: dict[Node, Dims] = {}
     for node in schedule:
+        shape = node.shape
+        if None not in shape:  # static: the sizes are the shape (10^5-node graphs: keep it cheap)
+            sizes[node] = shape
+            continue
         operands = [sizes.get(p) or fresh(p) for p in node.inputs]
+        if node.op.elementwise and operands:
+            first = operands[0]
+            same = len(first) == len(shape) and all(o is first for o in operands)
+            sizes[node] = first if same else broadcast(node, operands)
+            continue
         sizes[node] = _checked(node, _apply_rule(node, operands))
     return sizes
 

@@ -25,6 +25,7 @@ from graphdl.codegen.caller import CallSpec, fast_caller
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.names import comment_text, safe_identifier
 from graphdl.errors import GraphError, GraphRuntimeError, InputError, ShapeError
+from graphdl.ir.collector import collector_paused
 from graphdl.ir.node import Node, SharedBox
 from graphdl.ir.shapes import fmt_shape
 from graphdl.ir.walk import depends_on, toposort
@@ -82,12 +83,13 @@ class Function:
         _compiled_count += 1
         self.name = safe_identifier(name) or "compiled"
         self._filename = f"<graphdl:{self.name}:{_compiled_count}>"
-        self._emitted = emit_function(
-            self.name, self.inputs + self.shared, self.schedule, self.outputs,
-            self.update_values, title=f"graphdl function {comment_text(name or self.name)}",
-            update_targets=self.shared_updated, dialect=dialect,
-        )
-        self._function = _compile(self._emitted, self._filename, backend)
+        with collector_paused():  # as in the optimizer: 10^5 small objects per graph
+            self._emitted = emit_function(
+                self.name, self.inputs + self.shared, self.schedule, self.outputs,
+                self.update_values, title=f"graphdl function {comment_text(name or self.name)}",
+                update_targets=self.shared_updated, dialect=dialect,
+            )
+            self._function = _compile(self._emitted, self._filename, backend)
         vectorizing = _only_elementwise_consumers(self.inputs, self.schedule)
         self._checkers = [_InputCheck(x, x in vectorizing) for x in self.inputs]
         self._update_boxes = [s.box for s in self.shared_updated]

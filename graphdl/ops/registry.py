@@ -20,6 +20,9 @@ An op definition gives, side by side,
 Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/vjp: the chain rule,
 broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`.
 
+``extra`` holds facts that one pass or backend needs: ``extra["dims"]`` how unknown sizes flow
+(`graphdl.codegen.dims`), ``extra["linear"]`` how the op is linear (`graphdl.optimize.scaling`).
+
 Ops whose derivative is zero almost everywhere (comparisons, sign, argmax, casts to integers) set
 ``zero_derivative=True``; ops that cannot be differentiated set neither rule, and differentiating
 through them raises an error naming the op.

@@ -22,13 +22,12 @@ simplification never grows a graph.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from graphdl.ir.collector import collector_paused
 from graphdl.ir.node import Node
 from graphdl.ops.registry import as_node
 from graphdl.optimize import (  # noqa: F401 (importing registers the rules)
@@ -43,25 +42,6 @@ from graphdl.optimize.report import Report
 from graphdl.optimize.rewriter import NO_GROWTH, operations, rewrite_graph, topological
 from graphdl.optimize.scaling import sink_scale
 from graphdl.optimize.schedule import schedule_with_peaks
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while the passes run.
-
-    The passes allocate hundreds of thousands of small, long-lived objects (nodes, their tuples,
-    memo entries), and each allocation burst triggers full collections that walk the whole heap:
-    on a 10^5-node graph that doubles the optimization time. Graphs are acyclic, so reference
-    counting frees what the passes drop; anything else waits for the next collection.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
 
 # A pass: (outputs, their topological order, strict, what it kept from its previous runs in
 # this optimize call) -> (new outputs, fired, refused)
@@ -118,7 +98,7 @@ def optimize(outputs: Node | Sequence[Any], passes: Sequence[str] | None = None,
     unknown = [n for n in names if n not in PASSES and n not in FINAL_PASSES]
     if unknown:
         raise ValueError(f"optimize: unknown pass(es) {unknown}; known: {sorted(PASSES)}")
-    with _collector_paused():
+    with collector_paused():
         return _optimize(outs, single, names, max_rounds, strict)
 
 
