@@ -8,7 +8,10 @@ What is deliberately not here, and why:
 - ``exp(log(x)) -> x``: NaN for negative ``x``. (``log(exp(x)) -> x`` is kept: it only removes
   an overflow, ``log(exp(1000))`` is inf where ``x`` is 1000.)
 - Re-association of constants (``2 * (3 * x) -> 6 * x``): it changes rounding and may overflow
-  where the written form does not (``1e200 * (1e200 * 1e-300)``).
+  where the written form does not (``1e200 * (1e200 * 1e-300)``). The one exception is a factor
+  that is a power of two (``c * (2 * x) -> (2c) * x``, the derivative of ``c * x**2``): scaling
+  by a power of two is exact, so both forms round the same product the same way; they differ
+  only where the written ``2 * x`` overflows and the merged form does not.
 
 ``x + 0 -> x`` may turn ``-0.0 + 0.0 = +0.0`` into ``-0.0``; that is the only change of sign of
 zero these rules make (moving a negation, ``-(a - b) -> b - a``, has the same effect). The rules
@@ -206,3 +209,39 @@ def _negated_constant(c: Node) -> Node | None:
 @node_rewriter(FAMILY, ["negative"], "-x absorbed into a constant or negation inside x")
 def negation_absorbed(node: Node) -> Node | None:
     return same_type(absorb_negation(node.inputs[0]), node)
+
+
+def _power_of_two(c: Node) -> bool:
+    """A 0-d constant +-2**k (exact to scale by)."""
+    if c.op is not CONSTANT or c.ndim != 0 or c.dtype.kind not in "iuf":
+        return False
+    v = float(c.attrs["value"])
+    if v == 0 or not np.isfinite(v):
+        return False
+    mantissa, _ = np.frexp(abs(v))
+    return mantissa == 0.5
+
+
+@node_rewriter(FAMILY, ["multiply"], "c * (2**k * x) -> (c * 2**k) * x")
+def scale_by_power_of_two(node: Node) -> Node | None:
+    """Two constant factors merged when one is a power of two (exact; see the module notes)."""
+    for i in (0, 1):
+        c, inner = node.inputs[i], node.inputs[1 - i]
+        if c.op is not CONSTANT or c.ndim != 0 or inner.op.name != "multiply":
+            continue
+        for j in (0, 1):
+            k, x = inner.inputs[j], inner.inputs[1 - j]
+            if k.op is not CONSTANT or k.ndim != 0 or not (_power_of_two(c) or _power_of_two(k)):
+                continue
+            if node.dtype.kind != "f" or x.dtype != node.dtype:
+                continue
+            with np.errstate(all="ignore"):  # in the product's own precision, as at run time
+                product = np.multiply(np.asarray(c.attrs["value"], node.dtype),
+                                      np.asarray(k.attrs["value"], node.dtype))
+            if not np.isfinite(product) or (product != 0 and abs(product) < np.finfo(
+                    node.dtype).tiny):
+                continue  # the merged factor would overflow or go subnormal: keep as written
+            candidate = apply(node.op, constant(product, dtype=node.dtype), x)
+            if candidate.shape == node.shape and candidate.dtype == node.dtype:
+                return candidate
+    return None

@@ -136,3 +136,43 @@ def xent_grad_of_broadcast(node: Node) -> Node | None:
         return same_type(apply(node.op, g.inputs[0], *node.inputs[1:], **node.attrs), node)
     except ValueError:  # ShapeError: the small cotangent does not broadcast to the labels
         return None
+
+
+@node_rewriter(FAMILY, ["*"], "f(broadcast(a), x) -> f(a, x) (x spans the shape)")
+def broadcast_operand_implicit(node: Node) -> Node | None:
+    """An elementwise operand broadcast explicitly to a shape the other operands already span
+    needs no explicit broadcast: NumPy broadcasts it as it computes (no array of that shape is
+    read). Typical source: the gradient of ``c * sum(W ** 2)``, whose ``c`` reaches ``2 * W``
+    spread to ``W``'s shape."""
+    if not node.op.elementwise or len(node.inputs) < 2 or None in node.shape:
+        return None
+    for i, spread in enumerate(node.inputs):
+        if spread.op.name not in ("broadcast_to", "broadcast_like"):
+            continue
+        inputs = list(node.inputs)
+        inputs[i] = spread.inputs[0]
+        try:
+            candidate = apply(node.op, *inputs, **node.attrs)
+        except ValueError:  # ShapeError: the small operand does not broadcast on its own
+            continue
+        if candidate.shape == node.shape and candidate.dtype == node.dtype:
+            return candidate
+    return None
+
+
+@node_rewriter(FAMILY, ["*"], "f(c[1,...,1], x) -> f(c, x) (x spans the shape)")
+def one_element_constant(node: Node) -> Node | None:
+    """A one-element constant array as an operand whose extra axes the other operands already
+    span becomes a 0-d constant: the same values, and later rules (constants multiplied
+    together, scalar arithmetic) recognize it."""
+    if not node.op.elementwise or len(node.inputs) < 2 or None in node.shape:
+        return None
+    for i, c in enumerate(node.inputs):
+        if c.op.name != "constant" or c.ndim == 0 or size_of(c.shape) != 1:
+            continue
+        inputs = list(node.inputs)
+        inputs[i] = constant(np.asarray(c.attrs["value"]).reshape(()), dtype=c.dtype)
+        candidate = apply(node.op, *inputs, **node.attrs)
+        if candidate.shape == node.shape and candidate.dtype == node.dtype:
+            return candidate
+    return None
