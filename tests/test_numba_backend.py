@@ -264,3 +264,20 @@ def test_scipy_blas_takes_a_thread_limit_set_before_it_loaded():
                           env=env, check=True, timeout=120)
     libraries = eval(done.stdout)  # noqa: S307 - our own subprocess's printed list
     assert len(libraries) >= 2 and all(threads == 1 for _, threads in libraries), libraries
+
+
+def test_bounds_checks_only_where_a_kernel_indexes_by_number(mlp_pair):
+    """numba's bounds checks slow every loop of a kernel (4% of a large Adam step): a training
+    step, which only slices, goes without; a number index keeps them (and its IndexError)."""
+    from graphdl.codegen.numba_backend import needs_boundscheck
+
+    _, _, (fn, _) = mlp_pair
+    assert not needs_boundscheck(fn._emitted)
+    assert fn._function.targetoptions["boundscheck"] is False
+    a = gd.vector("a", shape=(None,))
+    m = gd.matrix("m", shape=(None, 3))
+    idx = gd.vector("idx", shape=(None,), dtype="int64")
+    for checked in [a[3], gd.take(m, idx, axis=0), gd.squeeze(gd.expand_dims(a, 0), 0) + a[-1]]:
+        assert needs_boundscheck(gd.function([a, m, idx], checked, backend="numba")._emitted)
+    for unchecked in [a[1:] * 2.0, m[:, ::2], m[:, None, :]]:
+        assert not needs_boundscheck(gd.function([a, m, idx], unchecked, backend="numba")._emitted)
