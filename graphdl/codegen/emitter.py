@@ -6,7 +6,9 @@ into the function's namespace when they are arrays. An intermediate array is del
 its last use, so peak memory stays close to hand-written code. Every op's expression comes from its
 registry entry (`Op.emit_expr`); the emitter knows nothing about particular ops. Another backend
 passes a `Dialect`, which picks each statement's expression instead (its lowerings live in the
-backend's own module, e.g. `graphdl.codegen.numba_backend`).
+backend's own module, e.g. `graphdl.codegen.numba_backend`). A dialect that ``fuses`` gets
+single-use elementwise chains written as one statement (`plan_fusion`): numba compiles an
+expression of array operators and ufuncs into one loop, but never fuses across statements.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from graphdl.codegen import runtime
-from graphdl.codegen.inplace import SameShape, plan_inplace
+from graphdl.codegen.inplace import Plan, SameShape, _alias_roots, plan_inplace
 from graphdl.codegen.names import Namer, comment_text
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
@@ -82,6 +84,7 @@ class Dialect(Protocol):
 
     namespace: dict[str, Any]  # names its expressions use, added to the generated module's
     deletes: bool  # whether ``del`` of dead temporaries is allowed (numba's nopython: no)
+    fuses: bool  # whether single-use elementwise chains become one statement (`plan_fusion`)
 
     def constant(self, node: Node, render: Any) -> str:
         """Code for a constant node (``render`` hoists an array into the namespace)."""
@@ -124,6 +127,10 @@ def emit_function(
 
     plan = plan_inplace(schedule, outputs, updates, update_targets, same_shape)
     schedule = plan.schedule
+    inlined: dict[Node, Node] = {}
+    if dialect is not None and dialect.fuses:
+        inlined = plan_fusion(plan, outputs, updates, dialect)
+    fused: dict[Node, list[Node]] = {}  # statement -> the inlined nodes it computes
     last_use = _last_uses(schedule, outputs, updates)
     lines = [f"def {name}({', '.join(param_names)}):"]
     if title:
@@ -137,7 +144,14 @@ def emit_function(
                           else dialect.constant(node, attrs.render))
             continue
         args = [expr[p] for p in node.inputs]
+        if node in inlined:  # computed inside its consumer's statement
+            rendered = {k: attrs.render(v) for k, v in node.attrs.items()} if node.attrs else {}
+            expr[node] = _parenthesized(dialect.expression(node, args, rendered, ""))
+            fused[node] = [n for p in _unique(node.inputs) for n in fused.pop(p, [])] + [node]
+            continue
         target = plan.writes_into.get(node)
+        if inlined and target is not None and _fuses_into(node, target, inlined):
+            target = None  # see `_fuses_into`
         var = namer.name(node.name)
         if target is not None:
             code = (node.op.emit_into(args, out=expr[target]) if dialect is None
@@ -147,13 +161,15 @@ def emit_function(
             code = (node.op.emit_expr(args, rendered) if dialect is None
                     else dialect.expression(node, args, rendered, var))
         expr[node] = var
-        lines.append(f"    {var} = {code}  # {describe(node, var)}")
+        parts = [n for p in _unique(node.inputs) for n in fused.pop(p, [])] if fused else ()
+        lines.append(f"    {var} = {code}  # {describe(node, var, parts)}")
         line_nodes[len(lines)] = node
         # even a 0-d node is deleted: elementwise graphs vectorize, so it may hold 10^6 values;
         # so is the operand the result was written into: its buffer lives on under the new name,
         # and the old name would otherwise keep it alive after the new one is deleted
         dead = [expr[p] for p in _unique(node.inputs) if last_use.get(p) is node
-                and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT]
+                and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT
+                and p not in inlined]
         if dead and (dialect is None or dialect.deletes):
             lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(expr[o] for o in outputs)
@@ -161,6 +177,91 @@ def emit_function(
     lines.append(f"    return ({outs}{',' if len(outputs) == 1 else ''}), "
                  f"({upds}{',' if len(updates) == 1 else ''})")
     return Emitted("\n".join(lines) + "\n", name, namespace, line_nodes, expr)
+
+
+def plan_fusion(plan: Plan, outputs: Sequence[Node], updates: Sequence[Node],
+                dialect: Dialect) -> dict[Node, Node]:
+    """The elementwise nodes written inside their consumer's statement (node -> consumer).
+
+    numba fuses one statement's array expression into one loop, so an Adam update written one
+    node per statement streams every array 13 times. A node is inlined when its value is used
+    once, by an elementwise node, and is neither returned nor a state update; the statement
+    then computes it at its consumer's position, so the operands it reads must still hold the
+    same values there: no buffer-reuse write (`plan_inplace`) into them may fall in between.
+    Not across a broadcast either: an operand smaller than its consumer's result would be
+    recomputed for every element of it (``np.exp(b) * x`` stays two statements).
+    """
+    order = plan.schedule
+    uses: dict[Node, int] = {}
+    consumer: dict[Node, Node] = {}
+    for node in order:
+        for parent in node.inputs:
+            uses[parent] = uses.get(parent, 0) + 1
+            consumer[parent] = node
+    kept = set(outputs) | set(updates)
+    position = {n: i for i, n in enumerate(order)}
+    root = _alias_roots(order)
+    writes_at: dict[Node, list[int]] = {}  # array -> statements writing into it (planned)
+    for node, target in plan.writes_into.items():
+        writes_at.setdefault(root.get(target, target), []).append(position[node])
+    once: dict[Node, list[bool]] = {}
+    inlined: dict[Node, Node] = {}
+    evaluated: dict[Node, int] = {}  # inlined node -> position of the statement computing it
+    for node in reversed(order):  # consumers first: where a node is computed follows from them
+        user = consumer.get(node)
+        if (user is None or uses[node] != 1 or node in kept or not node.inputs
+                or not node.op.elementwise or not user.op.elementwise
+                or not _spans(node, user)):
+            continue
+        if user not in once:
+            once[user] = _operands_used_once(user, dialect)
+        if not once[user][user.inputs.index(node)]:
+            continue
+        here, at = position[node], evaluated.get(user, position[user])
+        reads = {root.get(p, p) for p in node.inputs}
+        if any(here < w < at for r in reads for w in writes_at.get(r, ())):
+            continue  # an operand is overwritten before the consumer's statement runs
+        inlined[node] = user
+        evaluated[node] = at
+    return inlined
+
+
+def _spans(node: Node, user: Node) -> bool:
+    """``node`` has its consumer's shape, as far as static shapes tell (0-d values are scalars,
+    computed once): an unknown size is taken to match, since a batch axis rarely broadcasts."""
+    if node.ndim == 0:
+        return True
+    return node.ndim == user.ndim and all(
+        a is None or a == b for a, b in zip(node.shape, user.shape))
+
+
+def _operands_used_once(node: Node, dialect: Dialect) -> list[bool]:
+    """Whether each operand appears once in the node's code (an inlined operand written twice
+    would be computed twice)."""
+    marks = [f"_operand{i}_" for i in range(len(node.inputs))]
+    code = dialect.expression(node, marks, dict(node.attrs), "_result")
+    return [code.count(m) == 1 for m in marks]
+
+
+def _parenthesized(code: str) -> str:
+    """``code`` as an operand: in parentheses unless it is one call (``np.sqrt(v3)``)."""
+    if code.startswith("np.") and code.endswith(")"):
+        depth = 0
+        for i, char in enumerate(code):
+            depth += (char == "(") - (char == ")")
+            if depth == 0 and char == ")":
+                return code if i == len(code) - 1 else f"({code})"
+    return f"({code})"
+
+
+def _fuses_into(node: Node, target: Node, inlined: dict[Node, Node]) -> bool:
+    """Whether a statement with inlined operands computes a new array rather than writing into
+    the dead temporary the buffer-reuse plan gave it. numba cannot fuse a ufunc given its
+    output: ``np.add(v3, (a * b), v3)`` first computes ``a * b`` into a temporary. A new array
+    takes one pass (``a * b + v3``); shared state still takes its update in place (two passes).
+    The target may itself be inlined, with no array of its own to write into."""
+    return target in inlined or (target.op is not SHARED and any(
+        p in inlined for p in node.inputs))
 
 
 def _constant_code(node: Node, attrs: _Attrs) -> str:
@@ -178,12 +279,14 @@ class _Describer:
         self._types: dict[tuple, str] = {}
         self._origins: dict[str, str] = {}
 
-    def __call__(self, node: Node, var: str) -> str:
+    def __call__(self, node: Node, var: str, fused: Sequence[Node] = ()) -> str:
         key = (node.dtype, node.shape)
         type_str = self._types.get(key)
         if type_str is None:
             type_str = self._types[key] = node.type_str()
         text = f"{node.op.name} {type_str}"
+        if fused:  # the ops inlined into this statement, in the order they were scheduled
+            text += f" <- {', '.join(n.op.name for n in fused)}"
         if node.name and node.name != var:
             text += f" {comment_text(node.name, 40)!r}"
         origin = node.origin

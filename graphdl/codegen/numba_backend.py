@@ -171,14 +171,19 @@ _NOT_NOPYTHON = ("_rt.", ".reduce(", "keepdims=", "out=", "take_along_axis", "np
 
 class NumbaDialect:
     """`emitter.Dialect` for numba kernels: lowerings from `LOWERINGS`, elementwise ops through
-    `operands`, other ops through their NumPy emission when numba's nopython mode reads it."""
+    `operands`, other ops through their NumPy emission when numba's nopython mode reads it.
+
+    With ``fuses`` (the default) a chain of single-use elementwise nodes is one statement
+    (`emitter.plan_fusion`), which numba compiles into one loop over memory instead of one per
+    node: ``fuses=False`` gives the NumPy backend's one statement per node."""
 
     deletes = False  # numba frees dead temporaries itself, and nopython mode has no ``del``
 
-    def __init__(self) -> None:
+    def __init__(self, fuses: bool = True) -> None:
         from graphdl.codegen import numba_kernels, numba_lowerings  # noqa: F401 - registers
 
         self.namespace = {"_nb": numba_kernels}
+        self.fuses = fuses
 
     def constant(self, node: Node, render: Any) -> str:
         value = node.attrs["value"]
