@@ -381,3 +381,19 @@ def test_fused_chains_with_broadcasting_and_state_equal_numpy_backend(chains):
     # W - b is not inlined into V's update, which runs after W's array has taken its new value
     assert re.search(r"(v\d+) = W - b  # subtract.*np\.subtract\(W, .*"
                      r"np\.subtract\(V, \(np\.square\(\1\) \* 0\.25\), V\)", source, re.S)
+
+
+def test_long_chain_is_cut_into_statements_python_can_parse():
+    """Python's parser nests at most 200 brackets: a 150-node chain is several statements."""
+    from graphdl.codegen.emitter import MAX_FUSED
+
+    x = gd.vector("x", shape=(None,))
+    y = x
+    for i in range(50):
+        y = gd.tanh(y * 1.01 + 0.5) if i % 2 else y * 0.999 + 0.001
+    ref, fn = gd.function([x], y), gd.function([x], y, name="chain", backend="numba")
+    v = np.linspace(-1, 1, 9)
+    np.testing.assert_allclose(fn(v), ref(v), **TOL["float64"])
+    fused = [line.split(" <- ")[1].count(",") + 1 for line in fn.source.splitlines()
+             if " <- " in line]
+    assert len(fused) >= 3 and max(fused) == MAX_FUSED

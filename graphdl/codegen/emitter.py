@@ -179,6 +179,9 @@ def emit_function(
     return Emitted("\n".join(lines) + "\n", name, namespace, line_nodes, expr)
 
 
+MAX_FUSED = 32  # nodes inlined into one statement: Python's parser nests at most 200 brackets
+
+
 def plan_fusion(plan: Plan, outputs: Sequence[Node], updates: Sequence[Node],
                 dialect: Dialect) -> dict[Node, Node]:
     """The elementwise nodes written inside their consumer's statement (node -> consumer).
@@ -189,7 +192,8 @@ def plan_fusion(plan: Plan, outputs: Sequence[Node], updates: Sequence[Node],
     then computes it at its consumer's position, so the operands it reads must still hold the
     same values there: no buffer-reuse write (`plan_inplace`) into them may fall in between.
     Not across a broadcast either: an operand smaller than its consumer's result would be
-    recomputed for every element of it (``np.exp(b) * x`` stays two statements).
+    recomputed for every element of it (``np.exp(b) * x`` stays two statements). A long chain
+    is cut every `MAX_FUSED` nodes.
     """
     order = plan.schedule
     uses: dict[Node, int] = {}
@@ -207,11 +211,16 @@ def plan_fusion(plan: Plan, outputs: Sequence[Node], updates: Sequence[Node],
     once: dict[Node, list[bool]] = {}
     inlined: dict[Node, Node] = {}
     evaluated: dict[Node, int] = {}  # inlined node -> position of the statement computing it
+    statement: dict[Node, Node] = {}  # inlined node -> the node whose statement computes it
+    size: dict[Node, int] = {}  # statement's node -> how many nodes are inlined into it
     for node in reversed(order):  # consumers first: where a node is computed follows from them
         user = consumer.get(node)
         if (user is None or uses[node] != 1 or node in kept or not node.inputs
                 or not node.op.elementwise or not user.op.elementwise
                 or not _spans(node, user)):
+            continue
+        top = statement.get(user, user)
+        if size.get(top, 0) >= MAX_FUSED:
             continue
         if user not in once:
             once[user] = _operands_used_once(user, dialect)
@@ -223,6 +232,8 @@ def plan_fusion(plan: Plan, outputs: Sequence[Node], updates: Sequence[Node],
             continue  # an operand is overwritten before the consumer's statement runs
         inlined[node] = user
         evaluated[node] = at
+        statement[node] = top
+        size[top] = size.get(top, 0) + 1
     return inlined
 
 
