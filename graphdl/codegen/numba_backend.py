@@ -4,9 +4,11 @@ backend="numba")``).
 At small sizes a NumPy training step is ~30 library calls, and their Python overhead, not the
 arithmetic, is most of its time. Compiled to one kernel a call is one dispatch. The statements are
 the NumPy emitter's (same schedule, names, buffer reuse and comments; `emitter.Dialect` is the
-hook); only each op's right-hand side may differ, and those differences live here, keyed by op
-name, like PyTensor's ``numba_funcify`` dispatch: an op's own definition stays the reference
-NumPy, and a backend that cannot run it says so here rather than in every op module.
+hook), except that single-use elementwise chains are inlined into one statement, which numba
+compiles into one loop (`emitter.plan_fusion`); each op's right-hand side may differ, and those
+differences live here, keyed by op name, like PyTensor's ``numba_funcify`` dispatch: an op's
+own definition stays the reference NumPy, and a backend that cannot run it says so here rather
+than in every op module.
 
 numba's nopython mode differs from NumPy in ways the lowerings work around:
 - no ``ufunc.reduce``, ``keepdims=``, ``out=`` keywords, ``np.take_along_axis`` or ``del``;
