@@ -200,3 +200,30 @@ def test_nodes_are_not_compared_by_value_and_have_no_truth_value() -> None:
     assert gd.function([x, y], gd.equal(x, y))(1.0, 1.0)
     with pytest.raises(AttributeError, match="immutable"):
         x.name = "z"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+@pytest.mark.parametrize("rows", [1, 5, 130])
+def test_fast_reduction_helpers_equal_numpy(dtype, rows):
+    """Column sums by gemv and short-row reductions by a transposed copy: the same numbers as
+    NumPy's own reductions (max/min exactly, sums to rounding), every shape and dtype."""
+    from graphdl.codegen import runtime
+
+    rng = np.random.default_rng(rows)
+    x = (rng.standard_normal((rows, 10)) * 100).astype(dtype)
+    x[0, 3] = x[0, 7] = x.max() + 1  # a tie
+    eps = np.finfo(dtype).eps if dtype != "int64" else 0.0
+    rounding = 4 * eps * np.abs(x).sum()  # both add in row order; gemv may fuse multiply-adds
+    np.testing.assert_allclose(runtime.column_sums(x), x.sum(axis=0), rtol=0, atol=rounding)
+    assert runtime.column_sums(x).dtype == x.sum(axis=0).dtype
+    for ufunc in (np.maximum, np.minimum):
+        expected = ufunc.reduce(x, 1, keepdims=True)
+        np.testing.assert_array_equal(runtime.row_reduce(ufunc, x), expected)
+    np.testing.assert_allclose(runtime.row_reduce(np.add, x), x.sum(axis=1, keepdims=True),
+                               rtol=0, atol=rounding)
+    with_nan = x.astype(np.float64)
+    with_nan[rows // 2, 4] = np.nan
+    assert np.isnan(runtime.row_reduce(np.maximum, with_nan)[rows // 2, 0])
+    assert np.isnan(runtime.column_sums(with_nan)[4])
+    x_t = np.asarray(x.T)  # a transposed view: not contiguous
+    np.testing.assert_allclose(runtime.column_sums(x_t.T), x.sum(axis=0), rtol=0, atol=rounding)

@@ -47,10 +47,20 @@ def _reduce_infer(kind: str):
     return infer
 
 
+_FAST_ROWS = {"np.add.reduce": "np.add", "np.maximum.reduce": "np.maximum",
+              "np.minimum.reduce": "np.minimum"}
+
+
 def _emit_reduction(function: str):
     def emit(args: Sequence[str], attrs: dict[str, Any]) -> str:
         parts = [args[0]]
         axis = attrs["axis"]
+        # two shapes NumPy reduces slowly, sent to helpers that check the rank at run time:
+        # the columns of a matrix (bias gradients) and short rows (logits, with keepdims)
+        if function == "np.add.reduce" and axis == (0,) and not attrs["keepdims"]:
+            return f"_rt.column_sums({args[0]})"
+        if function in _FAST_ROWS and axis == (1,) and attrs["keepdims"]:
+            return f"_rt.row_reduce({_FAST_ROWS[function]}, {args[0]})"
         if axis is not None:
             parts.append(f"axis={axis[0] if len(axis) == 1 else axis!r}")
         elif function.endswith(".reduce"):
