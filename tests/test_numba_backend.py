@@ -397,3 +397,21 @@ def test_long_chain_is_cut_into_statements_python_can_parse():
     fused = [line.split(" <- ")[1].count(",") + 1 for line in fn.source.splitlines()
              if " <- " in line]
     assert len(fused) >= 3 and max(fused) == MAX_FUSED
+
+
+def test_compile_now_types_the_kernel_before_the_first_call():
+    X = gd.matrix("X", (None, 4))
+    w = gd.shared(np.linspace(0.5, 2.0, 4), name="w")
+    scale = gd.shared(np.asarray(2.0), name="scale")  # a 0-d state crosses as a scalar
+    loss = gd.mean(gd.square(X @ w)) * scale
+    (g,) = gd.grad(loss, [w])
+    fn = gd.function([X], [loss, g], backend="numba")
+    assert fn.compile_now() is fn
+    assert len(fn._function.signatures) == 1
+    data = np.arange(12.0).reshape(3, 4)
+    expected = gd.function([X], [loss, g])(data)
+    for got, want in zip(fn(data), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert len(fn._function.signatures) == 1  # the call used the kernel compiled before it
+    numpy_fn = gd.function([X], loss)
+    assert numpy_fn.compile_now() is numpy_fn  # NumPy functions are compiled already

@@ -104,6 +104,26 @@ class Function:
         self._kernel = _kernel_info(self) if backend == "numba" else None
         self._fast = _fast_path(self)
 
+    def compile_now(self) -> Function:
+        """Compile a numba kernel now, for C-contiguous arrays of the inputs' declared dtypes and
+        ranks and the shared variables' current values, instead of at the first call (which then
+        only dispatches). A NumPy function is already compiled. Returns the function."""
+        if self._kernel is None:
+            return self
+        from graphdl.codegen.numba_backend import require_numba
+
+        numba = require_numba()
+        scalars = set(self._kernel[0])
+        types = []
+        for i, check in enumerate(self._checkers):
+            kind = numba.from_dtype(check.dtype)
+            types.append(kind if i in scalars else numba.types.Array(kind, check.ndim, "C"))
+        for j, box in enumerate(self._shared_boxes, start=len(self._checkers)):
+            value = box.value
+            types.append(numba.typeof(value[()] if j in scalars else value))
+        self._function.compile(tuple(types))
+        return self
+
     @property
     def source(self) -> str:
         """The generated Python source (the numba kernel's, with backend="numba")."""

@@ -8,8 +8,8 @@ needs (see `graphdl.nn.mode`) and compiles them:
   adds the L2 term (eq. 10) and is what the gradients minimize;
 - ``evaluate_step(X, y) -> [loss, accuracy]`` in evaluation mode, with no updates.
 
-``backend="numba"`` compiles both as numba kernels (`gd.function`'s backend; the first call of
-each compiles for a few seconds, later processes load them from the cache).
+``backend="numba"`` compiles both as numba kernels (`gd.function`'s backend), right here
+(`Function.compile_now`): a few seconds the first time, then loaded from the cache.
 
 `Classifier.fit` then runs epochs of shuffled mini-batches, draws the dropout masks and optional
 augmentation from one seeded generator, evaluates on the validation set after every epoch,
@@ -80,6 +80,9 @@ class Classifier:
             name="evaluate", backend=backend)
         self._predict = None
         self.backend = backend
+        if backend == "numba":  # compile the kernels here, not inside the first training step
+            self.train_step.compile_now()
+            self.evaluate_step.compile_now()
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048
                  ) -> tuple[float, float]:
