@@ -54,7 +54,32 @@ def _as_matrix_cotangent(g: Node, a: Node, b: Node) -> Node:
     return g
 
 
+def _matrix_vector_vjp(node: Node, g: Node) -> list[Node | None] | None:
+    """The adjoints of ``A @ v`` and ``v @ A`` (A a matrix, v a vector) written as what they
+    are: the vector's adjoint is a matrix-vector product (``A.T @ g``, ``A @ g``) and the
+    matrix's an outer product, without the general rule's size-1 axes (one statement each, and
+    contiguous operands for the numba backend)."""
+    a, b = node.inputs
+    grads: list[Node | None] = [None, None]
+    if a.ndim == 2 and b.ndim == 1:
+        if a.dtype.kind in "fc":
+            grads[0] = ew.cast(ew.multiply(shape_ops.expand_dims(g, 1), b), a.dtype)
+        if b.dtype.kind in "fc":
+            grads[1] = ew.cast(matmul(shape_ops.transpose(a), g), b.dtype)
+        return grads
+    if a.ndim == 1 and b.ndim == 2:
+        if a.dtype.kind in "fc":
+            grads[0] = ew.cast(matmul(b, g), a.dtype)
+        if b.dtype.kind in "fc":
+            grads[1] = ew.cast(ew.multiply(shape_ops.expand_dims(a, 1), g), b.dtype)
+        return grads
+    return None
+
+
 def _matmul_vjp(node: Node, g: Node) -> list[Node | None]:
+    simple = _matrix_vector_vjp(node, g)
+    if simple is not None:
+        return simple
     a, b = node.inputs
     a2 = shape_ops.expand_dims(a, 0) if a.ndim == 1 else a
     b2 = shape_ops.expand_dims(b, 1) if b.ndim == 1 else b

@@ -75,7 +75,7 @@ def _emit_reduction(function: str):
 def expand_reduced(g: Node, x: Node, axis: tuple[int, ...] | None, keepdims: bool) -> Node:
     """A reduced cotangent brought back to ``x``'s rank and broadcast over ``x``'s shape."""
     axes = axis if axis is not None else tuple(range(x.ndim))
-    if not keepdims and axes:
+    if not keepdims and axes and g.ndim > 0:  # (a 0-d cotangent broadcasts as it is)
         g = shape_ops.expand_dims(g, axes)
     return shape_ops.broadcast_like(g, x)
 

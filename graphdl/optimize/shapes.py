@@ -126,11 +126,12 @@ def elementwise_before_broadcast(node: Node) -> Node | None:
     return None
 
 
-@node_rewriter(FAMILY, ["softmax_xent_grad"], "softmax_xent_grad(broadcast(g)) -> (g)")
+@node_rewriter(FAMILY, ["softmax_xent_grad", "xent_rows_grad"],
+               "softmax_xent_grad(broadcast(g)) -> (g)")
 def xent_grad_of_broadcast(node: Node) -> Node | None:
-    """The fused gradient broadcasts its cotangent itself."""
+    """The fused gradient broadcasts its cotangent itself (a 0-d one too)."""
     g = node.inputs[0]
-    if g.op.name not in ("broadcast_to", "broadcast_like") or g.inputs[0].ndim != g.ndim:
+    if g.op.name not in ("broadcast_to", "broadcast_like") or g.inputs[0].ndim > g.ndim:
         return None
     try:
         return same_type(apply(node.op, g.inputs[0], *node.inputs[1:], **node.attrs), node)
