@@ -77,3 +77,35 @@ def test_constant_seed_has_no_0d_source_and_values_stay_right():
         fn()
         xs = xs - 0.1 * (np.cos(xs) * xs + np.sin(xs)) / 2.0
     np.testing.assert_allclose(x.get_value(), xs, rtol=1e-13)
+
+
+def test_multi_task_loss_with_one_seed_per_term_is_scaled_at_both_seeds():
+    rng = np.random.default_rng(3)
+    X = gd.matrix("X", (None, 5))
+    y1, y2 = gd.vector("y1", (None,)), gd.vector("y2", (None,))
+    W = gd.shared(rng.standard_normal((5, 4)) * 0.3, name="W")  # the shared trunk
+    a = gd.shared(rng.standard_normal(4), name="a")  # one head per task
+    b = gd.shared(rng.standard_normal(4), name="b")
+    h = gd.tanh(X @ W)
+    loss = gd.mean(gd.square(h @ a - y1)) + gd.mean(gd.square(h @ b - y2))  # lecture: sum
+    params = [W, a, b]
+    grads = gd.grad(loss, params)
+    updates = {p: p - 0.05 * g for p, g in zip(params, grads)}
+    step = gd.function([X, y1, y2], loss, updates=updates)
+    assert step.report.fired("c * (linear in T) for every exit -> (c * T) once") == 1
+    scaled = [s for s in step.source.splitlines() if "# multiply" in s and "0.05 *" in s]
+    assert len(scaled) == 2 and all("f64[]" in s for s in scaled)  # the two seeds, not W, a, b
+    start = [p.get_value().copy() for p in params]
+    Xv, y1v, y2v = rng.standard_normal((9, 5)), rng.standard_normal(9), rng.standard_normal(9)
+    for p, v in zip(params, start):
+        p.set_value(v.copy())
+    for _ in range(3):
+        step(Xv, y1v, y2v)
+    got = [p.get_value().copy() for p in params]
+    for p, v in zip(params, start):
+        p.set_value(v.copy())
+    plain = gd.function([X, y1, y2], loss, updates=updates, optimize=False)
+    for _ in range(3):
+        plain(Xv, y1v, y2v)
+    for g_value, p in zip(got, params):
+        np.testing.assert_allclose(g_value, p.get_value(), rtol=1e-12, atol=1e-15)

@@ -9,7 +9,8 @@ at once and the per-parameter multiplications disappear. Hand-written NumPy does
 The rewrite, for a scalar constant ``c``: find a node ``T`` such that every path from ``T`` to
 the outputs goes through linear ops (each op says how it is linear, in ``Op.extra["linear"]``)
 and ends in an *exit* ``c * X``. Then ``T -> c * T`` and each exit ``c * X -> X`` give the same
-values. ``T`` is chosen 0-d, so the new multiplication costs nothing.
+values. ``T`` is chosen 0-d, so the new multiplication costs nothing. A loss summing several
+means (multi-task learning) has one seed per term: they are scaled together.
 
 Linearity kinds (``Op.extra["linear"]``): ``"all"`` — linear when every operand is scaled
 (``a + b``); ``"one"`` — linear in whichever single operand is scaled (``a * b``, ``a @ b``);
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from typing import NamedTuple
 
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
@@ -33,7 +35,11 @@ BUDGET = 20  # node visits per graph node, over all tried candidates: keeps the 
 
 def sink_scale(outputs: list[Node], order: list[Node], strict: bool = False,
                kept: dict | None = None) -> tuple[list[Node], Counter, Counter]:
-    """The pass: at most one rewrite per run (the manager's rounds repeat it)."""
+    """The pass: at most one rewrite per run (the manager's rounds repeat it).
+
+    Each 0-d node is tried as the one source. A loss that is a sum of several means (multi-task
+    learning) has one seed per term, and each alone fails where the terms' gradients are added;
+    those seeds are then tried together."""
     exits = {n: _exit_parts(n) for n in order}
     exits = {n: parts for n, parts in exits.items() if parts is not None}
     if not exits:
@@ -45,16 +51,21 @@ def sink_scale(outputs: list[Node], order: list[Node], strict: bool = False,
             consumers.setdefault(p, []).append(node)
     returned = set(outputs)
     budget = [BUDGET * len(order)]
+    partial: list[Node] = []  # sources that failed only where an unscaled term is added
     for top in order:
         if top.ndim != 0 or top.op is CONSTANT or top.dtype.kind != "f" or not top.inputs:
             continue
-        found = _cone(top, exits, consumers, position, returned, budget)
+        found, why = _cone([top], exits, consumers, position, returned, budget)
         if found is not None:
-            c, cone, exit_nodes = found
-            return _rewrite(outputs, order, top, c, cone, exit_nodes), Counter({NAME: 1}), \
-                Counter()
+            return _rewrite(outputs, order, found), Counter({NAME: 1}), Counter()
+        if why == "partial":
+            partial.append(top)
         if budget[0] <= 0:
             break
+    if len(partial) > 1 and budget[0] > 0:
+        found, _ = _cone(partial, exits, consumers, position, returned, budget)
+        if found is not None:
+            return _rewrite(outputs, order, found), Counter({NAME: 1}), Counter()
     return outputs, Counter(), Counter()
 
 
@@ -74,16 +85,25 @@ def _key(c: Node) -> tuple:
     return (repr(c.attrs["value"]), str(c.dtype), bool(c.attrs.get("weak", False)))
 
 
-def _cone(top: Node, exits: dict[Node, tuple[Node, Node]], consumers: dict[Node, list[Node]],
-          position: dict[Node, int], returned: set[Node], budget: list[int]
-          ) -> tuple[Node, set[Node], list[Node]] | None:
-    """``(c, cone, exits)`` when everything downstream of ``top`` is linear up to exits by
-    one constant ``c``; None otherwise."""
-    cone = {top}
+class _Found(NamedTuple):
+    factor: Node  # the constant c
+    sources: list[Node]  # the 0-d nodes that get multiplied by c
+    cone: set[Node]  # everything computed from them, linearly, up to the exits
+    exits: list[Node]  # the products c * X that become X
+
+
+def _cone(tops: list[Node], exits: dict[Node, tuple[Node, Node]],
+          consumers: dict[Node, list[Node]], position: dict[Node, int], returned: set[Node],
+          budget: list[int]) -> tuple[_Found | None, str]:
+    """Everything downstream of ``tops``, when it is linear in them up to exits by one
+    constant; else None and why: ``"partial"`` when the walk stopped at a sum with a term not
+    computed from ``tops`` (another source might supply it), ``"hard"`` otherwise."""
+    sources = set(tops)
+    cone = set(tops)
     exit_nodes: list[Node] = []
     c_key = None
     c_node = None
-    heap = [(position[n], id(n), n) for n in consumers.get(top, ())]
+    heap = [(position[n], id(n), n) for top in tops for n in consumers.get(top, ())]
     heapq.heapify(heap)
     seen: set[Node] = set()
     while heap:
@@ -92,25 +112,32 @@ def _cone(top: Node, exits: dict[Node, tuple[Node, Node]], consumers: dict[Node,
         if node in seen:
             continue
         seen.add(node)
+        if node in sources:  # one source computed from another: it would be scaled twice
+            return None, "hard"
         parts = exits.get(node)
         if parts is not None and parts[1] in cone and parts[0] not in cone:
             key = _key(parts[0])
             if c_key is not None and key != c_key:
-                return None
+                return None, "hard"
             c_key, c_node = key, parts[0]
             exit_nodes.append(node)
             continue
-        if node in returned or not _linear(node, cone):
-            return None
+        if node in returned:
+            return None, "hard"
+        linear = _linear(node, cone)
+        if not linear:
+            partly = node.op.extra.get("linear") == "all" and node.dtype.kind == "f"
+            return None, "partial" if partly else "hard"
         cone.add(node)
         for user in consumers.get(node, ()):
             if user not in seen:
                 heapq.heappush(heap, (position[user], id(user), user))
-    if top in returned or not any(exits[e][1].ndim > 0 for e in exit_nodes):
-        return None  # (only 0-d products: moving the factor would gain nothing, and loop)
-    if c_node.dtype != top.dtype and not c_node.attrs.get("weak", False):
-        return None
-    return c_node, cone, exit_nodes
+    if any(t in returned for t in tops) or not any(exits[e][1].ndim > 0 for e in exit_nodes):
+        return None, "hard"  # (only 0-d products: moving the factor would gain nothing, and loop)
+    weak = c_node.attrs.get("weak", False)
+    if not weak and any(c_node.dtype != t.dtype for t in tops):
+        return None, "hard"
+    return _Found(c_node, list(tops), cone, exit_nodes), ""
 
 
 def _linear(node: Node, cone: set[Node]) -> bool:
@@ -127,13 +154,13 @@ def _linear(node: Node, cone: set[Node]) -> bool:
     return False
 
 
-def _rewrite(outputs: list[Node], order: list[Node], top: Node, c: Node, cone: set[Node],
-             exit_nodes: list[Node]) -> list[Node]:
-    exits = set(exit_nodes)
+def _rewrite(outputs: list[Node], order: list[Node], found: _Found) -> list[Node]:
+    sources = set(found.sources)
+    exits = set(found.exits)
     new: dict[Node, Node] = {}
     for node in order:
-        if node is top:
-            new[node] = ew.multiply(c, top)
+        if node in sources:
+            new[node] = ew.multiply(found.factor, node)
         elif node in exits:
             _, x = _exit_parts(node)
             new[node] = new.get(x, x)
