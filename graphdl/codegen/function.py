@@ -228,8 +228,7 @@ class Function:
             raise self._explain_kernel(exc, originals) from None
         for box, value in zip(self._update_boxes, new_state):
             if value is not box.value:
-                box.value = (_own_writable(value) if value.__class__ is np.ndarray
-                             else np.array(value, box.value.dtype))
+                box.value = _own_kernel_state(value, box)
         outputs = list(outputs)
         for i, kind in outputs_0d:
             outputs[i] = kind(outputs[i])

@@ -63,67 +63,56 @@ def prod_rows(x):
 
 
 @njit(cache=True)
-def max_rows(x):
-    """Row maxima; a NaN wins, as in ``np.max``."""
+def _extreme_rows(x, largest):
+    """Row maxima (``largest``) or minima; a NaN wins, as in ``np.max``/``np.min``."""
     out = np.empty(x.shape[0], x.dtype)
     for i in range(x.shape[0]):
         m = x[i, 0]
         for j in range(1, x.shape[1]):
             v = x[i, j]
-            if v > m or v != v:
+            if (v > m if largest else v < m) or v != v:
                 m = v
                 if v != v:
                     break
         out[i] = m
     return out
+
+
+@njit(cache=True)
+def _arg_extreme_rows(x, largest):
+    """First index of each row's maximum or minimum (of its first NaN), as ``np.argmax``."""
+    out = np.empty(x.shape[0], np.int64)
+    for i in range(x.shape[0]):
+        best, m = 0, x[i, 0]
+        if m == m:
+            for j in range(1, x.shape[1]):
+                v = x[i, j]
+                if (v > m if largest else v < m) or v != v:
+                    best, m = j, v
+                    if v != v:
+                        break
+        out[i] = best
+    return out
+
+
+@njit(cache=True)
+def max_rows(x):
+    return _extreme_rows(x, True)
 
 
 @njit(cache=True)
 def min_rows(x):
-    out = np.empty(x.shape[0], x.dtype)
-    for i in range(x.shape[0]):
-        m = x[i, 0]
-        for j in range(1, x.shape[1]):
-            v = x[i, j]
-            if v < m or v != v:
-                m = v
-                if v != v:
-                    break
-        out[i] = m
-    return out
+    return _extreme_rows(x, False)
 
 
 @njit(cache=True)
 def argmax_rows(x):
-    """First index of each row's maximum (of its first NaN), as ``np.argmax``."""
-    out = np.empty(x.shape[0], np.int64)
-    for i in range(x.shape[0]):
-        best, m = 0, x[i, 0]
-        if m == m:
-            for j in range(1, x.shape[1]):
-                v = x[i, j]
-                if v > m or v != v:
-                    best, m = j, v
-                    if v != v:
-                        break
-        out[i] = best
-    return out
+    return _arg_extreme_rows(x, True)
 
 
 @njit(cache=True)
 def argmin_rows(x):
-    out = np.empty(x.shape[0], np.int64)
-    for i in range(x.shape[0]):
-        best, m = 0, x[i, 0]
-        if m == m:
-            for j in range(1, x.shape[1]):
-                v = x[i, j]
-                if v < m or v != v:
-                    best, m = j, v
-                    if v != v:
-                        break
-        out[i] = best
-    return out
+    return _arg_extreme_rows(x, False)
 
 
 # --- the softmax family along the last axis (any rank) ---------------------------------------
@@ -269,26 +258,17 @@ def softmax_xent_grad_rows(g, z, idx):
     """softmax(z[i]) * sum_j g[i, j] - g[i, j] at idx[i, j]; ``g`` is (1 or rows, 1 or m)."""
     _same_rows(z, idx)
     k = z.shape[1]
-    _cotangent_fits(g, idx)
-    gr, gc = g.shape[0] > 1, g.shape[1] > 1
-    out = np.empty(z.shape, z.dtype)
+    e = np.empty(z.shape, z.dtype)
+    sums = np.empty((z.shape[0], 1), z.dtype)
     for i in range(z.shape[0]):
-        gi = i if gr else 0
-        weight = 0.0
-        for j in range(idx.shape[1]):
-            weight += g[gi, j if gc else 0]
         m = _row_max(z, i)
         total = 0.0
         for j in range(k):
-            e = np.exp(z[i, j] - m)
-            out[i, j] = e
-            total += e
-        scale = weight / total
-        for j in range(k):
-            out[i, j] *= scale
-        for j in range(idx.shape[1]):
-            out[i, _column(idx, i, j, k)] -= g[gi, j if gc else 0]
-    return out
+            v = np.exp(z[i, j] - m)
+            e[i, j] = v
+            total += v
+        sums[i, 0] = total
+    return xent_rows_grad_rows(g, e, sums, idx)
 
 
 # --- small shape helpers ----------------------------------------------------------------------

@@ -75,43 +75,22 @@ def concat_piece(g: np.ndarray, axis: int, index: int, parts: list) -> np.ndarra
 
 def softmax_xent(z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
     """-log softmax(z)[idx] along ``axis``: logsumexp(z) - z[idx], shifted by the maximum."""
-    shifted = z - z.max(axis=axis, keepdims=True)
-    rows = _label_rows(shifted, idx, axis)
-    if rows is not None:  # (n, k) logits, one label per row: plain fancy indexing is faster
-        picked = shifted[rows, idx[:, 0]]
-        np.exp(shifted, out=shifted)
-        out = np.log(shifted.sum(axis=1))
-        out -= picked
-        return out[:, None]
-    picked = np.take_along_axis(shifted, idx, axis=axis)
-    np.exp(shifted, out=shifted)
-    return np.log(shifted.sum(axis=axis, keepdims=True)) - picked  # picked may be wider
+    shifted, _, sums = _shifted_parts(z, axis)
+    return xent_rows(shifted, sums, idx, axis)
 
 
 def softmax_xent_grad(g: np.ndarray, z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
     """softmax(z) * sum(g along axis) - g at idx: the gradient of ``softmax_xent``."""
-    p = z - z.max(axis=axis, keepdims=True)
-    np.exp(p, out=p)
-    p /= p.sum(axis=axis, keepdims=True)
-    rows = _label_rows(p, idx, axis)
-    if rows is not None:
-        if getattr(g, "size", 1) == 1:  # the 1/n of a mean: one number for every row
-            g = g.item() if hasattr(g, "item") else g  # a weak Python number keeps p's dtype
-            p *= g
-            p[rows, idx[:, 0]] -= g
-        else:
-            g = np.broadcast_to(g, np.shape(idx))
-            p *= g
-            p[rows, idx[:, 0]] -= g[:, 0]
-        return p
-    g = np.broadcast_to(g, np.shape(idx))
-    if np.shape(idx)[axis] == 1:  # one label per row: sum(g) along axis is g itself
-        p *= g
-        np.put_along_axis(p, idx, np.take_along_axis(p, idx, axis=axis) - g, axis=axis)
-        return p
-    p *= np.sum(g, axis=axis, keepdims=True)
-    p -= take_along_adjoint(g, p, idx, axis)
-    return p
+    _, e, sums = _shifted_parts(z, axis)
+    return xent_rows_grad(g, e, sums, idx, axis)
+
+
+def _shifted_parts(z: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``z - max(z)``, its exp and their sums along ``axis``: what the optimizer's lowering of
+    the pair (`xent_rows`, `xent_rows_grad`) computes as separate, shared statements."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return shifted, e, e.sum(axis=axis, keepdims=True)
 
 
 def _label_rows(z: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray | None:
@@ -137,13 +116,12 @@ def xent_rows_grad(g: np.ndarray, e: np.ndarray, sums: np.ndarray, idx: np.ndarr
     rows = _label_rows(e, idx, axis)
     if rows is not None:
         if getattr(g, "size", 1) == 1:  # the 1/n of a mean: one number for every row
-            g = g.item() if hasattr(g, "item") else g  # a weak Python number keeps e's dtype
-            p = e * (g / sums)
-            p[rows, idx[:, 0]] -= g
+            g = at_labels = g.item() if hasattr(g, "item") else g  # weak: keeps e's dtype
         else:
             g = np.broadcast_to(g, np.shape(idx))
-            p = e * (g / sums)
-            p[rows, idx[:, 0]] -= g[:, 0]
+            at_labels = g[:, 0]
+        p = e * (g / sums)
+        p[rows, idx[:, 0]] -= at_labels
         return p
     g = np.broadcast_to(g, np.shape(idx))
     p = e / sums

@@ -6,6 +6,9 @@
   ``x**-1 -> 1 / x`` (floats; NumPy refuses negative integer powers of integers).
 - ``x * x -> square(x)``, ``a * (1 / b) -> a / b`` (one rounding instead of two, and no overflow
   of ``1 / b`` for tiny ``b``).
+- A cross-entropy and its gradient (``softmax_xent``, ``softmax_xent_grad``) become
+  ``xent_rows`` and ``xent_rows_grad`` over shared ``z - max z``, its ``exp`` and their sums, so
+  a training step computes the softmax once; a cotangent of equal values becomes one number.
 - Operands read only for their run-time shape (the reference of ``broadcast_like``, ``sum_to``,
   ``axis_size``, the scatter adjoints) are traced back through elementwise ops to the earliest
   node of that shape, so the intermediate is not kept alive (or computed) just to be measured.
@@ -17,7 +20,8 @@ import numpy as np
 
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
-from graphdl.ops.leaves import CONSTANT
+from graphdl.ops import fused
+from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.ops.registry import apply
 from graphdl.optimize.patterns import as_dtype, fit, keeps_shape, same_type, value
 from graphdl.optimize.rewriter import node_rewriter
@@ -104,3 +108,57 @@ def shape_only_operand(node: Node) -> Node | None:
     if all(a is b for a, b in zip(inputs, node.inputs)):
         return None
     return same_type(apply(node.op, *inputs, **node.attrs), node)
+
+
+# --- the fused cross-entropy pair, lowered to shared parts ---------------------------------------
+@node_rewriter(FAMILY, ["softmax_xent"], "softmax_xent -> xent_rows(shared parts)")
+def xent_to_parts(node: Node) -> Node:
+    """The loss as ``xent_rows`` over ``z - max(z)``, ``exp`` of it and its sums: the parts its
+    gradient needs too (`xent_grad_to_parts`); CSE then merges the two copies, so a training
+    step computes the softmax once instead of once in the loss and once in the gradient."""
+    z, idx = node.inputs
+    axis = node.attrs["axis"]
+    shifted, _, sums = fused.shared_parts(z, axis)
+    return fused.xent_rows(shifted, sums, idx, axis=axis)
+
+
+@node_rewriter(FAMILY, ["softmax_xent_grad"],
+               "softmax_xent_grad -> xent_rows_grad(shared parts)")
+def xent_grad_to_parts(node: Node) -> Node:
+    g, z, idx = node.inputs
+    axis = node.attrs["axis"]
+    _, e, sums = fused.shared_parts(z, axis)
+    return fused.xent_rows_grad(g, e, sums, idx, axis=axis)
+
+
+def _one_number(g: Node) -> Node | None:
+    """``g`` as a 0-d node when all its elements are one number: a constant array of equal
+    values, or one divided or multiplied by a 0-d node (the ``-1 / n`` of a mean's gradient,
+    which reaches the loss as a ``[1, 1]`` array). None otherwise."""
+    if g.ndim == 0:
+        return None
+    if g.op is CONSTANT:
+        v = np.asarray(g.attrs["value"])
+        if v.size and bool(np.all(v == v.flat[0])):
+            return constant(v.flat[0])  # a NumPy scalar: typed, as the array was
+        return None
+    if g.op.name in ("divide", "multiply"):
+        a, b = g.inputs
+        if g.op.name == "multiply" and a.ndim == 0:
+            a, b = b, a
+        one = _one_number(a) if b.ndim == 0 else None
+        if one is not None:
+            scalar = apply(g.op, one, b)
+            return scalar if scalar.dtype == g.dtype else None
+    return None
+
+
+@node_rewriter(FAMILY, ["softmax_xent_grad", "xent_rows_grad"],
+               "cross-entropy cotangent of equal values -> one number")
+def xent_grad_scalar_cotangent(node: Node) -> Node | None:
+    """One multiply by a number instead of an array broadcast over every row (and no
+    ``[1, 1]`` array division first)."""
+    g = _one_number(node.inputs[0])
+    if g is None:
+        return None
+    return apply(node.op, g, *node.inputs[1:], **node.attrs)

@@ -19,12 +19,9 @@ otherwise divide by a probability that underflowed to 0 (see `xent_grad_from_log
 
 from __future__ import annotations
 
-import numpy as np
-
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
 from graphdl.ops import fused, nn
-from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.ops.registry import apply
 from graphdl.optimize.patterns import as_dtype, is_constant, keeps_shape, same_type
 from graphdl.optimize.rewriter import node_rewriter
@@ -242,57 +239,3 @@ def _divided_by_picked(node: Node, p: Node, idx: Node, axis: int) -> Node | None
     if den.attrs["axis"] != axis or g.shape != node.shape:
         return None
     return g
-
-
-# --- lowering (registered in ``specialize``: it picks the cheaper code, it does not stabilize) ---
-@node_rewriter("specialize", ["softmax_xent"], "softmax_xent -> xent_rows(shared parts)")
-def xent_to_parts(node: Node) -> Node:
-    """The loss as ``xent_rows`` over ``z - max(z)``, ``exp`` of it and its sums: the parts its
-    gradient needs too (`xent_grad_to_parts`); CSE then merges the two copies, so a training
-    step computes the softmax once instead of once in the loss and once in the gradient."""
-    z, idx = node.inputs
-    axis = node.attrs["axis"]
-    shifted, _, sums = fused.shared_parts(z, axis)
-    return fused.xent_rows(shifted, sums, idx, axis=axis)
-
-
-@node_rewriter("specialize", ["softmax_xent_grad"],
-               "softmax_xent_grad -> xent_rows_grad(shared parts)")
-def xent_grad_to_parts(node: Node) -> Node:
-    g, z, idx = node.inputs
-    axis = node.attrs["axis"]
-    _, e, sums = fused.shared_parts(z, axis)
-    return fused.xent_rows_grad(g, e, sums, idx, axis=axis)
-
-
-def _one_number(g: Node) -> Node | None:
-    """``g`` as a 0-d node when all its elements are one number: a constant array of equal
-    values, or one divided or multiplied by a 0-d node (the ``-1 / n`` of a mean's gradient,
-    which reaches the loss as a ``[1, 1]`` array). None otherwise."""
-    if g.ndim == 0:
-        return None
-    if g.op is CONSTANT:
-        v = np.asarray(g.attrs["value"])
-        if v.size and bool(np.all(v == v.flat[0])):
-            return constant(v.flat[0])  # a NumPy scalar: typed, as the array was
-        return None
-    if g.op.name in ("divide", "multiply"):
-        a, b = g.inputs
-        if g.op.name == "multiply" and a.ndim == 0:
-            a, b = b, a
-        one = _one_number(a) if b.ndim == 0 else None
-        if one is not None:
-            scalar = apply(g.op, one, b)
-            return scalar if scalar.dtype == g.dtype else None
-    return None
-
-
-@node_rewriter("specialize", ["softmax_xent_grad", "xent_rows_grad"],
-               "cross-entropy cotangent of equal values -> one number")
-def xent_grad_scalar_cotangent(node: Node) -> Node | None:
-    """One multiply by a number instead of an array broadcast over every row (and no
-    ``[1, 1]`` array division first)."""
-    g = _one_number(node.inputs[0])
-    if g is None:
-        return None
-    return apply(node.op, g, *node.inputs[1:], **node.attrs)
