@@ -46,18 +46,24 @@ def mlp_pair(request):
     return dtype, _mlp(dtype, "numpy"), _mlp(dtype, "numba")
 
 
-def test_mlp_training_steps_equal_numpy_backend(mlp_pair):
-    dtype, (ref, ref_params), (fn, params) = mlp_pair
-    rng = np.random.default_rng(1)
-    for _ in range(4):
-        X = rng.standard_normal((8, 6)).astype(dtype)
-        y = rng.integers(0, 3, 8)
+def assert_steps_agree(dtype, ref, ref_params, fn, params, steps, batch, seed):
+    """Training steps of both backends on the same batches: equal losses (typed as the NumPy
+    backend's) and equal parameters of the right dtype after every step."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        X = rng.standard_normal((batch, 6)).astype(dtype)
+        y = rng.integers(0, 3, batch)
         expected, got = ref(X, y), fn(X, y)
         assert type(got) is type(expected) is np.dtype(dtype).type
         np.testing.assert_allclose(got, expected, **TOL[dtype])
         for a, b in zip(ref_params, params):
             assert b.get_value().dtype == np.dtype(dtype)
             np.testing.assert_allclose(b.get_value(), a.get_value(), **TOL[dtype])
+
+
+def test_mlp_training_steps_equal_numpy_backend(mlp_pair):
+    dtype, (ref, ref_params), (fn, params) = mlp_pair
+    assert_steps_agree(dtype, ref, ref_params, fn, params, steps=4, batch=8, seed=1)
     assert "@njit" not in fn.source and fn.source.startswith("def step(X, y, W1, b1, W2, b2):")
     assert "_nb." in fn.source and "# matmul" in fn.source  # the NumPy source's comments
 
@@ -311,16 +317,7 @@ def adam_pair(request):
 def test_fused_adam_steps_equal_numpy_backend(adam_pair):
     dtype, (ref, ref_params), (fn, params) = adam_pair
     before = [p.get_value(copy=False) for p in params]
-    rng = np.random.default_rng(6)
-    for _ in range(5):
-        X = rng.standard_normal((7, 6)).astype(dtype)
-        y = rng.integers(0, 3, 7)
-        expected, got = ref(X, y), fn(X, y)
-        assert type(got) is type(expected) is np.dtype(dtype).type
-        np.testing.assert_allclose(got, expected, **TOL[dtype])
-        for a, b in zip(ref_params, params):
-            assert b.get_value().dtype == np.dtype(dtype)
-            np.testing.assert_allclose(b.get_value(), a.get_value(), **TOL[dtype])
+    assert_steps_agree(dtype, ref, ref_params, fn, params, steps=5, batch=7, seed=6)
     assert all(p.get_value(copy=False) is b for p, b in zip(params, before))  # still in place
     # each parameter's update, eq. 76, is one statement writing into the parameter's array
     update = [line for line in fn.source.splitlines() if "np.subtract(W1, (" in line]
