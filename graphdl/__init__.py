@@ -72,7 +72,7 @@ from graphdl.ops.shape_ops import (
     stack,
     transpose,
 )
-from graphdl.optimize import Report, optimize
+from graphdl.rewriting import Report, optimize
 from graphdl.symbolic import compare, from_sympy, to_sympy
 from graphdl.viz import Dual, Trace, eval_dual, name_scope, render, to_dot, trace
 

@@ -14,8 +14,8 @@ import pytest
 import graphdl as gd
 from graphdl.ir.node import Node
 from graphdl.ir.walk import toposort
-from graphdl.optimize import Report, RewriteError, node_rewriter
-from graphdl.optimize.rewriter import rewrite_graph
+from graphdl.rewriting import Report, RewriteError, node_rewriter
+from graphdl.rewriting.rewriter import rewrite_graph
 
 
 def both(inputs, outputs):

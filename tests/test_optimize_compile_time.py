@@ -11,7 +11,7 @@ import pytest
 
 import graphdl as gd
 from graphdl.errors import InputError
-from graphdl.optimize.schedule import _Memory, peak_bytes, schedule, schedule_with_peaks
+from graphdl.rewriting.schedule import _Memory, peak_bytes, schedule, schedule_with_peaks
 
 
 def nested_gradient(depth: int):
@@ -77,7 +77,7 @@ def test_schedule_with_peaks_agrees_with_the_separate_calls():
     a, b = gd.exp(x), gd.sin(x)
     outs = [gd.sum(a * 2.0) + gd.sum(b), gd.sum(gd.cos(b))]
     order = gd.optimize(outs, passes=["cse"])[0]
-    from graphdl.optimize.rewriter import topological
+    from graphdl.rewriting.rewriter import topological
 
     depth_first = topological(order)
     scheduled, peak_df, peak_s = schedule_with_peaks(order, depth_first)

@@ -8,7 +8,7 @@ import pytest
 
 import graphdl as gd
 from graphdl.ir.graph import count_nodes
-from graphdl.optimize.rewriter import Rewriter, rules_by_op
+from graphdl.rewriting.rewriter import Rewriter, rules_by_op
 
 
 def operations(outputs) -> int:

@@ -119,7 +119,7 @@ def _stable_forms(outputs: list[Node], wrt: Sequence[Node]) -> list[Node]:
     """
     if not all(w.is_leaf for w in wrt):
         return outputs
-    from graphdl.optimize import optimize
+    from graphdl.rewriting import optimize
 
     stable, _ = optimize(outputs, passes=["stabilize"])
     return list(stable)

@@ -71,7 +71,7 @@ class Function:
         self.report = None
         final = requested + update_nodes
         if optimize and final:
-            from graphdl.optimize import optimize as run_passes
+            from graphdl.rewriting import optimize as run_passes
 
             final, self.report = run_passes(final)
         self.outputs = final[: len(requested)]

@@ -18,7 +18,7 @@ from graphdl.ir.node import Node
 from graphdl.ir.walk import toposort
 from graphdl.ops.leaves import SHARED, SharedVariable, tensor
 from graphdl.ops.registry import as_node
-from graphdl.optimize.rewriter import rebuild
+from graphdl.rewriting.rewriter import rebuild
 
 
 def substitute(outputs: Sequence[Node], replacements: Mapping[Node, Node]) -> list[Node]:

@@ -403,7 +403,7 @@ def clip(x: Any, low: Any, high: Any) -> Node:
     return apply(CLIP, x, low, high)
 
 
-# How each op is linear (graphdl.optimize.scaling moves a scalar factor across linear ops):
+# How each op is linear (graphdl.rewriting.scaling moves a scalar factor across linear ops):
 # "all" operands scaled together, any "one" operand, or only the "first"
 for _op, _kind in ((ADD, "all"), (SUBTRACT, "all"), (MULTIPLY, "one"), (DIVIDE, "first"),
                    (NEGATIVE, "first"), (CAST, "first"), (STOP_GRADIENT, "first")):

@@ -238,5 +238,5 @@ XENT_ROWS.batch = batching.batch_axis_attr("axis")
 # symbolic sizes (graphdl.codegen.dims): the gradients have the logits' sizes
 SOFTMAX_XENT_GRAD.extra["dims"] = XENT_ROWS_GRAD.extra["dims"] = 1
 XENT_ROWS_GRAD.batch = _rows_grad_batch
-# linear in the cotangent g (graphdl.optimize.scaling)
+# linear in the cotangent g (graphdl.rewriting.scaling)
 SOFTMAX_XENT_GRAD.extra["linear"] = XENT_ROWS_GRAD.extra["linear"] = "first"

@@ -296,6 +296,6 @@ TAKE_ALONG_ADJOINT.batch = batching.batch_axis_attr("axis")
 ONE_HOT.batch = lambda node, inputs, batched: apply(ONE_HOT, inputs[0], **node.attrs)
 
 
-# linear in the array indexed or scattered (graphdl.optimize.scaling)
+# linear in the array indexed or scattered (graphdl.rewriting.scaling)
 for _op in (GETITEM, INDEX_ADJOINT, TAKE, TAKE_ADJOINT, TAKE_ALONG_AXIS, TAKE_ALONG_ADJOINT):
     _op.extra["linear"] = "first"

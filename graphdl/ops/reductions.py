@@ -352,6 +352,6 @@ AXIS_SIZE.batch = lambda node, inputs, batched: apply(  # the same for every ent
     AXIS_SIZE, inputs[0], axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1))
 
 
-# linear in the summed operand (graphdl.optimize.scaling)
+# linear in the summed operand (graphdl.rewriting.scaling)
 for _op in (SUM, MEAN, SUM_TO):
     _op.extra["linear"] = "first"

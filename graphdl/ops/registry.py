@@ -21,7 +21,7 @@ Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/v
 broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`.
 
 ``extra`` holds facts that one pass or backend needs: ``extra["dims"]`` how unknown sizes flow
-(`graphdl.codegen.dims`), ``extra["linear"]`` how the op is linear (`graphdl.optimize.scaling`).
+(`graphdl.codegen.dims`), ``extra["linear"]`` how the op is linear (`graphdl.rewriting.scaling`).
 
 Ops whose derivative is zero almost everywhere (comparisons, sign, argmax, casts to integers) set
 ``zero_derivative=True``; ops that cannot be differentiated set neither rule, and differentiating

@@ -390,7 +390,7 @@ CONCAT_PIECE.batch = batching.batch_axis_attr("axis")
 ZEROS_LIKE.batch = lambda node, inputs, batched: apply(ZEROS_LIKE, inputs[0], **node.attrs)
 
 
-# linear in the array they move (graphdl.optimize.scaling); concatenate when all parts scale
+# linear in the array they move (graphdl.rewriting.scaling); concatenate when all parts scale
 for _op in (RESHAPE, RESHAPE_LIKE, TRANSPOSE, EXPAND_DIMS, SQUEEZE, BROADCAST_TO, BROADCAST_LIKE,
             CONCAT_PIECE):
     _op.extra["linear"] = "first"

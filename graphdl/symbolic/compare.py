@@ -214,7 +214,7 @@ def _automatic_side(problem: _Problem, points: list[np.ndarray], repeats: int
     value = float(value_fn(*[p[:1] for p in points])[0])
     optimized = sum(1 for n in compiled.schedule if not n.is_leaf)
     note = "" if compiled.report is not None else (
-        "the optimizer is not in place yet (graphdl.optimize returns the graph unchanged), so "
+        "the optimizer is not in place yet (graphdl.rewriting returns the graph unchanged), so "
         "the optimized size equals the raw one")
     return {
         "graphdl_forward_ops": count_nodes(problem.cost, include_leaves=False),

@@ -353,7 +353,7 @@ def to_dot(graph: Node | Sequence[Node] | Trace, *, wrt: Any = None, optimized: 
 
 
 def _optimize(nodes: list[Node]) -> tuple[list[Node], Any]:
-    from graphdl.optimize import optimize
+    from graphdl.rewriting import optimize
 
     final, report = optimize(list(nodes))
     return list(final), report

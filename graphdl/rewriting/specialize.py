@@ -23,8 +23,8 @@ from graphdl.ops import elementwise as ew
 from graphdl.ops import fused
 from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.ops.registry import apply
-from graphdl.optimize.patterns import as_dtype, fit, keeps_shape, same_type, value
-from graphdl.optimize.rewriter import node_rewriter
+from graphdl.rewriting.patterns import as_dtype, fit, keeps_shape, same_type, value
+from graphdl.rewriting.rewriter import node_rewriter
 
 FAMILY = "specialize"
 

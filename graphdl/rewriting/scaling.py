@@ -27,7 +27,7 @@ from typing import NamedTuple
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
 from graphdl.ops.leaves import CONSTANT
-from graphdl.optimize.rewriter import rebuild
+from graphdl.rewriting.rewriter import rebuild
 
 NAME = "c * (linear in T) for every exit -> (c * T) once"
 BUDGET = 20  # node visits per graph node, over all tried candidates: keeps the pass linear

@@ -15,8 +15,8 @@ from graphdl.ops import elementwise as ew
 from graphdl.ops import shape_ops
 from graphdl.ops.leaves import constant
 from graphdl.ops.registry import apply
-from graphdl.optimize.patterns import as_dtype, fit, same_type
-from graphdl.optimize.rewriter import node_rewriter
+from graphdl.rewriting.patterns import as_dtype, fit, same_type
+from graphdl.rewriting.rewriter import node_rewriter
 
 FAMILY = "canonicalize"
 

@@ -15,7 +15,7 @@ What is deliberately not here, and why:
 
 ``x + 0 -> x`` may turn ``-0.0 + 0.0 = +0.0`` into ``-0.0``; that is the only change of sign of
 zero these rules make (moving a negation, ``-(a - b) -> b - a``, has the same effect). The rules
-on shapes of the same family are in `graphdl.optimize.shapes`.
+on shapes of the same family are in `graphdl.rewriting.shapes`.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
 from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.ops.registry import apply
-from graphdl.optimize.patterns import (
+from graphdl.rewriting.patterns import (
     fit,
     is_constant,
     negated,
     same_type,
 )
-from graphdl.optimize.rewriter import node_rewriter
+from graphdl.rewriting.rewriter import node_rewriter
 
 FAMILY = "canonicalize"
 

@@ -21,7 +21,7 @@ from graphdl.codegen import runtime
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import size_of
 from graphdl.ops.leaves import CONSTANT, constant
-from graphdl.optimize.rewriter import node_rewriter
+from graphdl.rewriting.rewriter import node_rewriter
 
 FOLD_LIMIT = 1 << 16  # elements
 

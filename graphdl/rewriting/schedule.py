@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
-from graphdl.optimize.rewriter import topological
+from graphdl.rewriting.rewriter import topological
 
 UNKNOWN_SIZE = 1024  # elements assumed for a size known only at call time
 VIEWS = {"transpose", "reshape", "getitem", "broadcast_to", "broadcast_like", "expand_dims",

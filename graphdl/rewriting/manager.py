@@ -5,9 +5,9 @@ on constants), ``canonicalize`` (algebraic identities), ``stabilize`` (numerical
 log-softmax, logsumexp, log1p, expm1, log-sigmoid and cross-entropy) and ``specialize`` (the
 cheapest NumPy for what is left: ``x**2 -> square``, ``a * (1/b) -> a / b``) and ``scale`` (one
 scalar factor at the source of a linear computation instead of one per result: a training
-step's ``p - lr * g`` multiplies the loss's ``1/n`` by ``lr`` once; `graphdl.optimize.scaling`).
+step's ``p - lr * g`` multiplies the loss's ``1/n`` by ``lr`` once; `graphdl.rewriting.scaling`).
 After the rounds, ``schedule`` orders the statements to keep the peak of live intermediates low
-(`graphdl.optimize.schedule`); `gd.function` emits code in that order. Each rewriting pass
+(`graphdl.rewriting.schedule`); `gd.function` emits code in that order. Each rewriting pass
 reaches its own fixpoint in one walk; rounds let one pass's result feed another's rules (a fold
 exposes ``x * 1``, a merge exposes ``a - -b``...). Dead code never survives: every pass rebuilds
 only what the outputs reach.
@@ -30,18 +30,18 @@ from typing import Any
 from graphdl.ir.collector import collector_paused
 from graphdl.ir.node import Node
 from graphdl.ops.registry import as_node
-from graphdl.optimize import (  # noqa: F401 (importing registers the rules)
+from graphdl.rewriting import (  # noqa: F401 (importing registers the rules)
     canonicalize,
     fold,
     shapes,
     specialize,
     stabilize,
 )
-from graphdl.optimize.cse import cse
-from graphdl.optimize.report import Report
-from graphdl.optimize.rewriter import NO_GROWTH, operations, rewrite_graph, topological
-from graphdl.optimize.scaling import sink_scale
-from graphdl.optimize.schedule import schedule_with_peaks
+from graphdl.rewriting.cse import cse
+from graphdl.rewriting.report import Report
+from graphdl.rewriting.rewriter import NO_GROWTH, operations, rewrite_graph, topological
+from graphdl.rewriting.scaling import sink_scale
+from graphdl.rewriting.schedule import schedule_with_peaks
 
 # A pass: (outputs, their topological order, strict, what it kept from its previous runs in
 # this optimize call) -> (new outputs, fired, refused)

@@ -23,7 +23,7 @@ import numpy as np
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 from graphdl.ops.registry import Op
-from graphdl.optimize.rewriter import rebuild, topological
+from graphdl.rewriting.rewriter import rebuild, topological
 
 COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "equal", "not_equal", "logical_and",
                "logical_or"}

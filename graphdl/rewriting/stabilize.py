@@ -23,8 +23,8 @@ from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
 from graphdl.ops import fused, nn
 from graphdl.ops.registry import apply
-from graphdl.optimize.patterns import as_dtype, is_constant, keeps_shape, same_type
-from graphdl.optimize.rewriter import node_rewriter
+from graphdl.rewriting.patterns import as_dtype, is_constant, keeps_shape, same_type
+from graphdl.rewriting.rewriter import node_rewriter
 
 FAMILY = "stabilize"
 
