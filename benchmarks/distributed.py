@@ -38,9 +38,9 @@ import graphdl as gd  # noqa: E402
 from graphdl import nn, optim  # noqa: E402
 from graphdl.data import load_digits  # noqa: E402
 from graphdl.distributed import DataParallelClassifier, ShardedGradient  # noqa: E402
-from graphdl.train.job import blas_threads  # noqa: E402
-from graphdl.train.loop import Classifier  # noqa: E402
-from graphdl.train.models import mlp  # noqa: E402
+from graphdl.training.job import blas_threads  # noqa: E402
+from graphdl.training.loop import Classifier  # noqa: E402
+from graphdl.training.models import mlp  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:

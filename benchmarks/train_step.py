@@ -1,6 +1,6 @@
 """Training-step time of ``graphdl train``'s step against hand-written NumPy and PyTorch (CPU).
 
-The step is the one `graphdl.train.Classifier` compiles: ReLU MLP with inverted dropout (masks
+The step is the one `graphdl.training.Classifier` compiles: ReLU MLP with inverted dropout (masks
 given as inputs), mean softmax cross-entropy (eq. 7) plus the L2 term (eq. 10), backward pass,
 and Adam's update (eqs. 71-76) of every weight and bias. The three contenders start from the
 same weights and must agree on the parameters after a few steps before any timing counts.
@@ -98,7 +98,7 @@ def numpy_contender(params, X, y, masks):
 def graphdl_contender(params, X, y, masks, backend="numpy"):
     import graphdl as gd
     from graphdl import nn, optim
-    from graphdl.train import Classifier
+    from graphdl.training import Classifier
 
     dtype = params[0].dtype
     layers = []
@@ -229,7 +229,7 @@ def main(argv=None) -> None:
                     f"  {name:22s} {seconds * 1e6:9.1f} us/step  {seconds / base:5.2f}x numpy"
                     f"  (max rel. param diff after 3 steps {agreement[name]:.1e})"
                 )
-        from graphdl.train.job import TrainOptions, run
+        from graphdl.training.job import TrainOptions, run
 
         with tempfile.TemporaryDirectory() as out:
             result = run(TrainOptions(out=out, verbose=False, dtype=args.dtype))

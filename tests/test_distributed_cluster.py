@@ -27,8 +27,8 @@ from graphdl.distributed import (  # noqa: E402
     ShardedGradient,
     map_batches,
 )
-from graphdl.train.loop import Classifier  # noqa: E402
-from graphdl.train.models import mlp  # noqa: E402
+from graphdl.training.loop import Classifier  # noqa: E402
+from graphdl.training.models import mlp  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""graphdl.train: the loop lowers the loss, early stopping fires on overfitting and keeps the best
+"""graphdl.training: the loop lowers the loss, early stopping fires on overfitting and keeps the best
 epoch, parameter files round-trip safely, model scripts load, and ``graphdl train`` runs end to
 end (in a subprocess) and reaches the promised accuracy."""
 
@@ -17,9 +17,9 @@ import pytest
 
 import graphdl as gd
 from graphdl import nn, optim
-from graphdl.train import Classifier, load_params, resolve, save_params
-from graphdl.train.job import TrainOptions
-from graphdl.train.job import run as run_job
+from graphdl.training import Classifier, load_params, resolve, save_params
+from graphdl.training.job import TrainOptions
+from graphdl.training.job import run as run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_float32_job_builds_a_float32_model(tmp_path):
 
 def test_blas_threads_are_limited_while_training():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from graphdl.train.job import blas_threads
+    from graphdl.training.job import blas_threads
 
     with blas_threads(1):
         blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]

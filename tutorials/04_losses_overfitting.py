@@ -40,7 +40,7 @@ import numpy as np
 import graphdl as gd
 from graphdl import nn, optim
 from graphdl.data import load_digits, train_val_test_split
-from graphdl.train import Classifier
+from graphdl.training import Classifier
 from graphdl.training import EarlyStopping, plot_history
 
 OUT = Path(os.environ.get("GRAPHDL_TUTORIAL_OUT", "tutorials/_out"))

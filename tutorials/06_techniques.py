@@ -39,7 +39,7 @@ import numpy as np
 import graphdl as gd
 from graphdl import nn, optim
 from graphdl.data import load_digits, random_shift, shift_images, train_val_test_split
-from graphdl.train import Classifier
+from graphdl.training import Classifier
 
 OUT = Path(os.environ.get("GRAPHDL_TUTORIAL_OUT", "tutorials/_out"))
 OUT.mkdir(parents=True, exist_ok=True)

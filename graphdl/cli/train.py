@@ -1,4 +1,4 @@
-"""``graphdl train``: the main job (see `graphdl.train.job`)."""
+"""``graphdl train``: the main job (see `graphdl.training.job`)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from graphdl.train.job import TrainOptions
-    from graphdl.train.job import run as run_job
+    from graphdl.training.job import TrainOptions
+    from graphdl.training.job import run as run_job
 
     options = TrainOptions(
         model=args.model, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,

@@ -12,7 +12,7 @@ One step of `DataParallelStep`:
    that updates the parameters and the optimizer's state (shared variables, on the driver).
 
 The driver's shared variables stay the only true parameters; evaluation, early stopping and
-saving read them as in local training. `DataParallelClassifier` is `graphdl.train.Classifier`
+saving read them as in local training. `DataParallelClassifier` is `graphdl.training.Classifier`
 with this step in place of its compiled training step (``graphdl train --scheduler``).
 """
 
@@ -30,7 +30,7 @@ from graphdl.distributed.shards import finish, hold, run_shard, tree_reduce
 from graphdl.ir.node import Node
 from graphdl.ops.leaves import SharedVariable, tensor
 from graphdl.optim.optimizers import Optimizer
-from graphdl.train.loop import Classifier
+from graphdl.training.loop import Classifier
 
 
 class DataParallelStep:

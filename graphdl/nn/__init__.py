@@ -2,7 +2,7 @@
 
 A model is called once per mode while graphs are built (``model(X, nn.Mode(training=True))``
 for the training step, ``model(X)`` for evaluation); see `graphdl.nn.mode` for why, and
-`graphdl.train` for the loop that compiles and runs both.
+`graphdl.training` for the loop that compiles and runs both.
 """
 
 from graphdl.nn.layers import Activation, BatchNorm, Dense, Dropout, ReLU, Sigmoid, Tanh

@@ -7,7 +7,7 @@ A module holds three kinds of things, kept apart because each is treated differe
 - *children*: sub-modules, whose parameters and state are collected under ``child.key`` names.
 
 ``named_variables()`` (parameters and state, keyed ``"dense1.W"``, ``"bn.running_mean"``) is what
-`graphdl.train.save_params` writes, so a model's file is independent of node ids.
+`graphdl.training.save_params` writes, so a model's file is independent of node ids.
 ``regularized()`` lists the weights the L2 term of eq. 10 should penalize (not biases).
 """
 

@@ -8,7 +8,7 @@ to the output folder:
 - ``metrics.csv``: the per-epoch history, one row per epoch;
 - ``curves.png``: loss and accuracy curves, the kept (best) epoch marked;
 - ``train_step.py``: the generated NumPy source of the compiled training step;
-- ``params.npz``: the trained parameters (load with `graphdl.train.load_params`);
+- ``params.npz``: the trained parameters (load with `graphdl.training.load_params`);
 - ``model.svg`` and ``gradient.svg``: the model graph and its gradient graph, when graph
   rendering (``gd.render``) is available.
 """
@@ -27,10 +27,10 @@ import numpy as np
 
 from graphdl import optim
 from graphdl.data import compose, gaussian_noise, load_digits, random_shift, train_val_test_split
-from graphdl.train.loop import Classifier, FitResult
-from graphdl.train.models import ModelSpec, build, resolve
-from graphdl.train.params import save_params
-from graphdl.training import plot_history
+from graphdl.training.loop import Classifier, FitResult
+from graphdl.training.models import ModelSpec, build, resolve
+from graphdl.training.params import save_params
+from graphdl.training.plots import plot_history
 
 # lr None: the optimizer's own default (Adam: the lecture's lambda = 0.001).
 BUILTIN_DEFAULTS: dict[str, Any] = {"optimizer": "adam", "lr": None, "epochs": 150,
