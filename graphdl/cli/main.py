@@ -14,7 +14,7 @@ SUBCOMMANDS = [
     "graphdl.cli.compare",
     "graphdl.cli.render",
     "graphdl.cli.trace",
-    "graphdl.rewriting.cli",
+    "graphdl.cli.optimize",
 ]
 
 
