@@ -61,7 +61,7 @@ from graphdl.ops.elementwise import (
 from graphdl.ops.indexing import getitem, one_hot, take, take_along_axis
 from graphdl.ops.leaves import SharedVariable, constant, matrix, scalar, shared, tensor, vector
 from graphdl.ops.linalg import dot, matmul
-from graphdl.ops.nn import log_softmax, logsumexp, softmax
+from graphdl.ops.softmax import log_softmax, logsumexp, softmax
 from graphdl.ops.reductions import argmax, argmin, max, mean, min, prod, sum
 from graphdl.ops.shape_ops import (
     broadcast_to,

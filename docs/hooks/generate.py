@@ -67,7 +67,7 @@ FAMILIES = {
     "graphdl.ops.shape_ops": "Shape",
     "graphdl.ops.indexing": "Indexing",
     "graphdl.ops.linalg": "Linear algebra",
-    "graphdl.ops.nn": "Softmax family",
+    "graphdl.ops.softmax": "Softmax family",
 }
 
 

@@ -14,7 +14,7 @@ from graphdl.errors import ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import fmt_shape
 from graphdl.ops import elementwise as ew
-from graphdl.ops import indexing, nn, reductions
+from graphdl.ops import indexing, reductions, softmax
 from graphdl.ops.registry import as_node
 
 Reduction = Literal["mean", "sum"]
@@ -58,7 +58,7 @@ def softmax_cross_entropy(logits: Any, labels: Any, reduction: Reduction = "mean
     if labels.dtype.kind not in "iu":
         raise TypeError(f"softmax_cross_entropy: labels must be integers (class indices), got "
                         f"{labels.label()} of dtype {labels.dtype}")
-    log_p = nn.log_softmax(logits, axis=1)
+    log_p = softmax.log_softmax(logits, axis=1)
     picked = indexing.take_along_axis(log_p, indexing.getitem(labels, (slice(None), None)), axis=1)
     return ew.negative(_reduce(picked, reduction))
 

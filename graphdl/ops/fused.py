@@ -29,7 +29,7 @@ from typing import Any
 from graphdl.errors import DTypeError, ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes, fmt_shape, normalize_axis
-from graphdl.ops import batching, indexing, nn, reductions, shape_ops
+from graphdl.ops import batching, indexing, reductions, shape_ops, softmax
 from graphdl.ops import elementwise as ew
 from graphdl.ops.registry import Op, apply, as_node
 
@@ -68,7 +68,7 @@ def _grad_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
 
 def decompose_xent(z: Node, idx: Node, axis: int) -> Node:
     """softmax_xent as plain ops: logsumexp(z) - z[idx]."""
-    lse = nn.logsumexp(z, axis=axis, keepdims=True)
+    lse = softmax.logsumexp(z, axis=axis, keepdims=True)
     return ew.subtract(lse, indexing.take_along_axis(z, idx, axis=axis))
 
 
@@ -78,7 +78,7 @@ def decompose_xent_grad(g: Node, z: Node, idx: Node, axis: int) -> Node:
         g = shape_ops.broadcast_like(g, idx)
     total = reductions.sum(g, axis=axis, keepdims=True)
     scattered = apply(indexing.TAKE_ALONG_ADJOINT, g, z, idx, axis=axis)
-    return ew.subtract(ew.multiply(nn.softmax(z, axis=axis), total), scattered)
+    return ew.subtract(ew.multiply(softmax.softmax(z, axis=axis), total), scattered)
 
 
 def _through(decompose):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
-from graphdl.ops import fused, nn
+from graphdl.ops import fused, softmax
 from graphdl.ops.registry import apply
 from graphdl.rewriting.patterns import as_dtype, is_constant, keeps_shape, same_type
 from graphdl.rewriting.rewriter import node_rewriter
@@ -55,7 +55,7 @@ def log_of_softmax(node: Node) -> Node | None:
     p = node.inputs[0]
     if p.op.name != "softmax":
         return None
-    return same_type(nn.log_softmax(p.inputs[0], axis=p.attrs["axis"]), node)
+    return same_type(softmax.log_softmax(p.inputs[0], axis=p.attrs["axis"]), node)
 
 
 @node_rewriter(FAMILY, ["log"], "log(sum(exp(x))) -> logsumexp(x)")
@@ -65,7 +65,7 @@ def log_sum_exp(node: Node) -> Node | None:
         return None
     x = total.inputs[0].inputs[0]
     axis = total.attrs["axis"]
-    return same_type(nn.logsumexp(x, axis=axis, keepdims=total.attrs["keepdims"]), node)
+    return same_type(softmax.logsumexp(x, axis=axis, keepdims=total.attrs["keepdims"]), node)
 
 
 @node_rewriter(FAMILY, ["log"], "log(1 + x) -> log1p(x)")
@@ -122,7 +122,7 @@ def softmax_by_hand(node: Node) -> Node | None:
         axis = (0,)
     if not total.attrs["keepdims"] or axis is None or len(axis) != 1:
         return None
-    return same_type(nn.softmax(e.inputs[0], axis=axis[0]), node)
+    return same_type(softmax.softmax(e.inputs[0], axis=axis[0]), node)
 
 
 # --- cross-entropy with integer labels -----------------------------------------------------------
@@ -140,7 +140,7 @@ def log_of_picked_softmax(node: Node) -> Node | None:
     axis = picked.attrs["axis"]
     if p.attrs["axis"] != axis:
         return None
-    log_p = nn.log_softmax(p.inputs[0], axis=axis)
+    log_p = softmax.log_softmax(p.inputs[0], axis=axis)
     return same_type(apply(picked.op, log_p, idx, **picked.attrs), node)
 
 
