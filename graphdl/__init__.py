@@ -6,7 +6,7 @@ and compile it to readable, vectorized NumPy source.
 
 from graphdl import init, nn, optim  # subpackages: gd.nn.Dense, gd.optim.Adam, gd.init
 from graphdl import ops as _ops  # noqa: F401  (registers every op, installs operators)
-from graphdl.autodiff import grad, hessian, hvp, jacobian, jvp, vjp
+from graphdl.autodiff import Dual, eval_dual, grad, hessian, hvp, jacobian, jvp, vjp
 from graphdl.autodiff.vmap import vmap
 from graphdl.codegen import Function, function
 from graphdl.errors import (
@@ -17,7 +17,15 @@ from graphdl.errors import (
     InputError,
     ShapeError,
 )
-from graphdl.ir import Node, count_nodes, format_graph, graph_inputs, to_networkx, toposort
+from graphdl.ir import (
+    Node,
+    count_nodes,
+    format_graph,
+    graph_inputs,
+    name_scope,
+    to_networkx,
+    toposort,
+)
 from graphdl.ops.elementwise import (
     abs,
     add,
@@ -74,6 +82,6 @@ from graphdl.ops.shape_ops import (
 )
 from graphdl.rewriting import Report, optimize
 from graphdl.symbolic import compare, from_sympy, to_sympy
-from graphdl.viz import Dual, Trace, eval_dual, name_scope, render, to_dot, trace
+from graphdl.viz import Trace, render, to_dot, trace
 
 __version__ = "0.1.0"

@@ -113,7 +113,7 @@ def test_name_scopes_become_clusters_and_fold():
     with gd.name_scope("head"):
         y = gd.sum(h2)
     assert path == ("layer1",)
-    from graphdl.viz.scopes import scope_of
+    from graphdl.ir.scopes import scope_of
 
     assert scope_of(h) == ("layer1",) and scope_of(h2) == ("layer1", "inner")
     assert scope_of(x) == () and scope_of(gd.scalar("layer9/w")) == ("layer9",)

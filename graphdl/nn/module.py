@@ -99,7 +99,7 @@ class Module:
         """The output graph; ``mode=None`` builds the evaluation graph. The nodes built form a
         name scope (the module's name), so drawings cluster them by layer."""
         from graphdl.ops.registry import as_node
-        from graphdl.viz.scopes import name_scope
+        from graphdl.ir.scopes import name_scope
 
         with name_scope(self.name):
             return self.forward(as_node(x), as_mode(mode))

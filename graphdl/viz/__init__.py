@@ -1,11 +1,9 @@
-"""Presentation: evaluation traces (the lecture's tables), dual numbers, graphviz drawings and
-the name scopes drawings cluster by. Never on the hot path: nothing here runs inside a compiled
-function."""
+"""Presentation: evaluation traces (the lecture's tables) and graphviz drawings. Never on the hot
+path: nothing here runs inside a compiled function. Name scopes, which drawings cluster by, live
+in `graphdl.ir.scopes`; dual numbers in `graphdl.autodiff.dual`."""
 
-from graphdl.autodiff.dual import Dual, eval_dual
 from graphdl.viz.dot import GraphTooLargeError, RenderError, gradient_with_map, render, to_dot
-from graphdl.viz.scopes import name_scope
 from graphdl.viz.trace import Row, Trace, trace
 
-__all__ = ["Dual", "GraphTooLargeError", "RenderError", "Row", "Trace", "eval_dual",
-           "gradient_with_map", "name_scope", "render", "to_dot", "trace"]
+__all__ = ["GraphTooLargeError", "RenderError", "Row", "Trace", "gradient_with_map", "render",
+           "to_dot", "trace"]

@@ -30,7 +30,7 @@ from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 from graphdl.ops.registry import as_node
 from graphdl.viz import formulas as fx
 from graphdl.viz import styles
-from graphdl.viz.scopes import scopes_of
+from graphdl.ir.scopes import scopes_of
 from graphdl.viz.trace import Trace
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
