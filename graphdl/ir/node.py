@@ -46,6 +46,12 @@ class _Fields:
 _record = object.__new__
 
 
+def next_node_id() -> int:
+    """An id no node built so far has and every node built from now on exceeds or equals (name
+    scopes remember id ranges this way)."""
+    return next(_ids) + 1
+
+
 def make_node(cls: type, op: Op, inputs: tuple, attrs: dict, shape: tuple, dtype: np.dtype,
               name: str | None, origin: str) -> Node:
     """A ``cls`` node from fields already in their final form (a tuple of nodes, a shape tuple,

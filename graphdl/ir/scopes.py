@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from graphdl.ir.node import Node
+from graphdl.ir.node import Node, next_node_id
 
 
 @dataclass
@@ -31,10 +31,8 @@ _all: list[_Scope] = []
 
 
 def _next_id() -> int:
-    """The id the next node will get (building a throwaway constant reads the counter)."""
-    from graphdl.ops.leaves import constant
-
-    return constant(0.0).id + 1
+    """A lower bound of the ids of nodes built from now on."""
+    return next_node_id()
 
 
 @contextmanager
