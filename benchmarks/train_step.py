@@ -9,6 +9,9 @@ same weights and must agree on the parameters after a few steps before any timin
     python benchmarks/train_step.py --threads 2 --dtype float32
 
 Also reports the epochs per second of the default ``graphdl train`` job.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ half their inputs, giving variance 2 / m. Biases usually start at 0.
 Shapes follow graphdl's batch-first layout: a dense weight has shape ``(fan_in, fan_out)`` and
 is used as ``X @ W``. Every function takes ``rng``: a ``numpy.random.Generator`` or an int seed,
 so the same seed always gives the same network.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

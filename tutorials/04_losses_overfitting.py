@@ -16,6 +16,8 @@
 # %% [markdown]
 # # 4. Losses, generalization and overfitting
 #
+# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning" (lecture, 2021).*
+#
 # Training looks for $\hat\Theta = \arg\min_\Theta \mathcal L(\Theta)$ (eq. 1), where the loss is
 # the negative log-likelihood of the training set under the network's predictions (eq. 2). This
 # tutorial derives the two classic losses from that one definition and checks them numerically,

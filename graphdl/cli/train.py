@@ -21,7 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 150)")
     parser.add_argument("--batch-size", type=int, default=None, help="default 32")
     parser.add_argument("--l2", type=float, default=None,
-                        help="weight of the L2 term, eq. 10 (default 1e-4)")
+                        help="weight of the L2 term (eq. 10 of Lepetit's lecture; default 1e-4)")
     parser.add_argument("--patience", type=int, default=None,
                         help="epochs without validation improvement before stopping "
                              "(default 10; 0 turns early stopping off)")

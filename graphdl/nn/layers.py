@@ -3,6 +3,9 @@
 Layout is batch-first: a batch is a ``(batch, features)`` matrix and a dense layer computes
 ``X @ W + b`` with ``W`` of shape ``(fan_in, fan_out)``; the lecture's ``W x + b`` for one column
 vector ``x`` is the same computation transposed.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Each loss takes ``reduction``: ``"sum"`` is the lecture's sum over the N samples, exactly as
 written in the equations; ``"mean"`` (the default) divides it by N, which is the mini-batch
 gradient's 1/K of eq. 63 and keeps the learning rate independent of the batch size.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ A module holds three kinds of things, kept apart because each is treated differe
 ``named_variables()`` (parameters and state, keyed ``"dense1.W"``, ``"bn.running_mean"``) is what
 `graphdl.training.save_params` writes, so a model's file is independent of node ids.
 ``regularized()`` lists the weights the L2 term of eq. 10 should penalize (not biases).
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Each rule is written as in the lecture (the equation number is in each class's d
 eta or lambda the learning rate, which may be a number, a schedule (`graphdl.optim.schedules`)
 or any scalar node. Scalars (learning rate, bias corrections) are computed in float64 and cast
 to each parameter's dtype, so float32 models stay float32.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

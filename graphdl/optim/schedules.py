@@ -5,6 +5,9 @@ is a callable ``schedule(step) -> lr`` where ``step`` is a float64 scalar *node*
 updates already made (0 for the first). The learning rate is thus part of the compiled training
 step and changes with no Python in the loop. Any callable of that form works, e.g.
 ``lambda step: 0.1 / gd.sqrt(step + 1)``.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

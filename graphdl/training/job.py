@@ -11,6 +11,9 @@ to the output folder:
 - ``params.npz``: the trained parameters (load with `graphdl.training.load_params`);
 - ``model.svg`` and ``gradient.svg``: the model graph and its gradient graph, when graph
   rendering (``gd.render``) is available.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

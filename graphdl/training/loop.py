@@ -15,6 +15,9 @@ needs (see `graphdl.nn.mode`) and compiles them:
 augmentation from one seeded generator, evaluates on the validation set after every epoch,
 stops early when the validation loss stops improving (the lecture's overfitting slide) and puts
 back the parameters of the best epoch.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations

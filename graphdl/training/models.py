@@ -18,6 +18,9 @@ A model script (``graphdl train --model my_model.py``) is a Python file that def
 
 The script is run like an imported module, so it is trusted code: only train scripts you wrote
 or read.
+
+Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+(lecture, 2021).
 """
 
 from __future__ import annotations
