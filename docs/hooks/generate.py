@@ -5,6 +5,8 @@
 - ``api/ops.md``: every op-building function of ``import graphdl as gd`` with its signature and
   docstring (most are made by factories, so only the running code knows their docstrings), and
   the op registry with each op's derivative rule and SymPy mapping;
+- ``architecture-layers.svg``: the packages' import graph, measured from the source, drawn by
+  graphviz for ``architecture.md``;
 - ``tutorials/NN_name.md``: each jupytext percent script in ``tutorials/`` turned into a page
   (markdown cells as text, code cells as Python blocks). Figures are embedded after the cell that
   saves them when they exist in the figures folder (``GRAPHDL_TUTORIAL_OUT``, default
@@ -183,10 +185,23 @@ def tutorial_scripts() -> list[Path]:
     return sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 
 
+# --- the package layers ---------------------------------------------------------------------------
+def layers_svg() -> str:
+    """The packages' measured import graph (`graphdl._architecture`), drawn by graphviz."""
+    import subprocess
+
+    from graphdl import _architecture
+
+    done = subprocess.run(["dot", "-Tsvg"], input=_architecture.dot_source(), text=True,
+                          capture_output=True, check=True)
+    return done.stdout
+
+
 # --- hook entry point ---------------------------------------------------------------------------
 def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "cli.md", content=cli_page()))
     files.append(File.generated(config, "api/ops.md", content=ops_page()))
+    files.append(File.generated(config, "architecture-layers.svg", content=layers_svg()))
     figures: dict[str, str] = {}
     folder = figures_dir()
     if folder.is_dir():
