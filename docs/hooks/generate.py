@@ -197,11 +197,28 @@ def layers_svg() -> str:
     return done.stdout
 
 
+# --- KaTeX, served from the site ---------------------------------------------------------------
+def katex_files(config) -> list[File]:
+    """KaTeX's script, auto-render extension, stylesheet and fonts as ``assets/katex/...``, from
+    the copy ``scripts/docs.sh`` unpacks (``GRAPHDL_KATEX_DIR``): the math renders offline."""
+    folder = os.environ.get("GRAPHDL_KATEX_DIR")
+    if not folder or not (Path(folder) / "katex.min.js").is_file():
+        raise RuntimeError("KaTeX not found: build the docs with `bash scripts/docs.sh`, which "
+                           "fetches it (GRAPHDL_KATEX_DIR names the unpacked dist folder)")
+    root = Path(folder)
+    wanted = ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js",
+              *[f"fonts/{f.name}" for f in sorted((root / "fonts").glob("*.woff2"))]]
+    return [File.generated(config, f"assets/katex/{name}", abs_src_path=str(root / name))
+            for name in wanted]
+
+
 # --- hook entry point ---------------------------------------------------------------------------
 def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "cli.md", content=cli_page()))
     files.append(File.generated(config, "api/ops.md", content=ops_page()))
     files.append(File.generated(config, "architecture-layers.svg", content=layers_svg()))
+    for file in katex_files(config):
+        files.append(file)
     figures: dict[str, str] = {}
     folder = figures_dir()
     if folder.is_dir():
