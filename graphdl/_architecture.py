@@ -42,7 +42,16 @@ FACADE_LAYER = 7.5  # it imports nn and optim: only the layers above them may im
 
 # (importing file relative to graphdl/, module as written) -> why this upward import is allowed.
 # Kept short: `tests/test_layers.py` also fails when an entry no longer occurs.
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    # Being removed by the work on issue 14 (ops declared whole); listed so the contract holds
+    # for everything else meanwhile. Each entry goes as soon as its import does.
+    ("autodiff/api.py", "graphdl.rewriting"): "stability rewrites before differentiating",
+    ("autodiff/dual.py", "graphdl.codegen"): "evaluates nodes through the runtime kernels",
+    ("ops/fused.py", "graphdl.autodiff.forward"): "fused cross-entropy's rules call the sweeps",
+    ("ops/fused.py", "graphdl.autodiff.reverse"): "fused cross-entropy's rules call the sweeps",
+    ("rewriting/fold.py", "graphdl.codegen"): "folds through the runtime kernels",
+    ("symbolic/compare.py", "graphdl"): "times gd.function against SymPy",
+}
 
 
 def package_of(path: Path) -> str:
