@@ -62,10 +62,17 @@ def grad(cost: Node, wrt: NodeOrList, disconnected: Literal["zero", "raise"] = "
     if cost.dtype.kind != "f":
         raise DifferentiationError(f"grad: the cost must be a float, got dtype {cost.dtype}")
     _check_wrt(targets, "grad")
-    seed = constant(np.ones((), dtype=cost.dtype))
-    bar = reverse_sweep(_stable_forms([cost], targets), [seed], targets)
+    bar = cost_adjoints(cost, targets)
     results = [_fill(bar.get(w), w, disconnected, "grad") for w in targets]
     return results if many else results[0]
+
+
+def cost_adjoints(cost: Node, wrt: Sequence[Node]) -> dict[Node, Node]:
+    """The reverse sweep `grad` runs (seed 1, stable forms), with the adjoint of every node it
+    passed through: what a drawing of the gradient shows (`graphdl.viz.dot.gradient_with_map`).
+    A key may be a node of the stabilized graph rather than of the one written."""
+    seed = constant(np.ones((), dtype=cost.dtype))
+    return reverse_sweep(_stable_forms([cost], wrt), [seed], wrt)
 
 
 def vjp(outputs: NodeOrList, wrt: NodeOrList, cotangents: NodeOrList,

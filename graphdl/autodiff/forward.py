@@ -3,19 +3,30 @@
 The lecture's forward sweep: seed the inputs' tangents (v-dot), then walk the graph in
 topological order and give every node the tangent its op's JVP rule computes from its inputs'
 tangents. A tangent known to be zero is ``None`` and never becomes a node.
+
+This is the only forward sweep in graphdl: the tangent tables of `graphdl.viz.trace` watch it
+through ``observe`` instead of running a copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from graphdl.errors import DifferentiationError
 from graphdl.ir.node import Node
 from graphdl.ir.walk import toposort
 
+Observer = Callable[[Node, Node], None]
+"""``observe(node, tangent)``: the sweep built ``tangent`` (v-dot of ``node``) from the tangents of
+``node``'s inputs."""
 
-def tangents(outputs: Sequence[Node], seeds: Mapping[Node, Node]) -> dict[Node, Node]:
-    """The tangent of every node that depends on a seeded node (missing means zero)."""
+
+def tangents(outputs: Sequence[Node], seeds: Mapping[Node, Node],
+             observe: Observer | None = None) -> dict[Node, Node]:
+    """The tangent of every node that depends on a seeded node (missing means zero).
+
+    ``observe``, if given, is called with each tangent the sweep builds, in its order.
+    """
     dot: dict[Node, Node] = dict(seeds)
     for node in toposort(outputs):
         if node in dot or node.is_leaf:
@@ -31,4 +42,6 @@ def tangents(outputs: Sequence[Node], seeds: Mapping[Node, Node]) -> dict[Node, 
         t = node.op.jvp(node, incoming)
         if t is not None:
             dot[node] = t
+            if observe is not None:
+                observe(node, t)
     return dot

@@ -1,29 +1,42 @@
 """Reverse mode as a graph transformation: the adjoint sweep.
 
-The lecture's reverse sweep, node by node: walk the primal graph in reverse topological order,
-and for each node v_i with adjoint v-bar_i, ask its op's VJP rule for the contributions
-v-bar_i * dv_i/dv_j to each input v_j and add them into v-bar_j. The result is a graph of ordinary
-nodes that reuses the primal nodes (so compiling [cost, *grads] computes the forward part once),
-and can be optimized, compiled, rendered and differentiated again.
+The lecture's reverse sweep, node by node: walk the primal graph backwards in the lecture's
+numbering (v_n, v_{n-1}, ..., `graphdl.ir.walk.depth_order`), and for each node v_i with adjoint
+v-bar_i, ask its op's VJP rule for the contributions v-bar_i * dv_i/dv_j to each input v_j and add
+them into v-bar_j. The result is a graph of ordinary nodes that reuses the primal nodes (so
+compiling [cost, *grads] computes the forward part once), and can be optimized, compiled,
+rendered and differentiated again.
 
 Only nodes that lie between ``wrt`` and the outputs are visited; a zero adjoint is ``None`` and is
 never materialized or multiplied through.
+
+This is the only reverse sweep in graphdl: the trace tables (`graphdl.viz.trace`) and the drawn
+gradients (`graphdl.viz.dot`) watch it through ``observe`` instead of running a copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from graphdl.errors import DifferentiationError
 from graphdl.ir.node import Node
-from graphdl.ir.walk import depends_on, toposort
+from graphdl.ir.walk import depends_on, depth_order
 from graphdl.ops import elementwise as ew
 
+Observer = Callable[[Node, Node, int, Node, Node], None]
+"""``observe(parent, node, slot, contribution, total)``: one accumulation
+v-bar_parent (+)= v-bar_node * d node / d parent, where ``parent`` is ``node.inputs[slot]``;
+``total`` is the new v-bar_parent (``total is contribution`` for the first term)."""
 
-def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]
-             ) -> dict[Node, Node]:
-    """The adjoint of every node between ``wrt`` and ``outputs`` (missing means zero)."""
-    order = toposort(outputs)
+
+def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node],
+             observe: Observer | None = None) -> dict[Node, Node]:
+    """The adjoint of every node between ``wrt`` and ``outputs`` (missing means zero).
+
+    ``observe``, if given, is called at each accumulation, in the order of the sweep (see
+    `Observer`); the returned dict holds each node's final adjoint.
+    """
+    order = depth_order(outputs)
     live = depends_on(order, wrt)
     bar: dict[Node, Node] = {}
     for out, ct in zip(outputs, cotangents):
@@ -41,13 +54,17 @@ def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
                 f"cannot differentiate through {op.name} node {node.label()} (created at "
                 f"{node.origin}): the op has no derivative rule"
             )
-        for parent, contribution in zip(node.inputs, op.vjp(node, g)):
+        for slot, (parent, contribution) in enumerate(zip(node.inputs, op.vjp(node, g))):
             if contribution is not None and parent in live:
-                _accumulate(bar, parent, contribution)
+                total = _accumulate(bar, parent, contribution)
+                if observe is not None:
+                    observe(parent, node, slot, contribution, total)
     return bar
 
 
-def _accumulate(bar: dict[Node, Node], node: Node, contribution: Node) -> None:
+def _accumulate(bar: dict[Node, Node], node: Node, contribution: Node) -> Node:
     """v-bar_node += contribution."""
     previous = bar.get(node)
-    bar[node] = contribution if previous is None else ew.add(previous, contribution)
+    total = contribution if previous is None else ew.add(previous, contribution)
+    bar[node] = total
+    return total

@@ -3,8 +3,10 @@ writes it as .svg, .png, .pdf or .dot.
 
 A node shows its op, the user's name, its shape and dtype; inputs, shared parameters, constants,
 outputs and the nodes differentiation added are styled apart (see `graphdl.viz.styles`) and a
-legend says which is which. With ``wrt=`` the gradient is drawn too, and each adjoint node is
-linked by a dashed edge to the primal node it is the adjoint of. A `Trace` draws as the graph
+legend says which is which. With ``wrt=`` the gradient ``gd.grad`` returns is drawn too (the same
+sweep builds it: `gradient_with_map`), and each adjoint node is linked by a dashed edge to the
+primal node it is the adjoint of; where ``gd.grad`` differentiated a stable form of the graph
+(``log_softmax(z)`` for a written ``log(softmax(z))``), that form is drawn beside the written one. A `Trace` draws as the graph
 with each node's value and tangent or adjoint (record nodes, as micrograd's ``draw_dot``).
 
 Name scopes become clusters; ``collapse=`` folds them into single boxes, and ``max_nodes`` stops a
@@ -68,10 +70,11 @@ class _Plan:
 
 def gradient_with_map(cost: Node, wrt: Sequence[Node]) -> tuple[list[Node], dict[Node, Node]]:
     """``gd.grad(cost, wrt)`` together with the adjoint of every primal node it passed through
-    (primal -> adjoint node), taken from the reverse sweep itself."""
-    from graphdl.autodiff.reverse import adjoints
+    (primal -> adjoint node): the very sweep ``gd.grad`` runs (`graphdl.autodiff.api.cost_adjoints`),
+    stability rewrites included, so the drawn gradient is the one ``gd.grad`` returns. A primal key
+    may be a node of the stabilized graph (``log_softmax(z)`` for a written ``log(softmax(z))``)."""
+    from graphdl.autodiff.api import cost_adjoints
     from graphdl.errors import DifferentiationError
-    from graphdl.ops.leaves import constant
     from graphdl.ops.shape_ops import zeros_like
 
     if cost.shape != () or cost.dtype.kind != "f":
@@ -81,8 +84,7 @@ def gradient_with_map(cost: Node, wrt: Sequence[Node]) -> tuple[list[Node], dict
         if w.dtype.kind != "f":
             raise DifferentiationError(f"to_dot(wrt=...): cannot differentiate with respect to "
                                        f"{w.label()} of dtype {w.dtype} (needs a float)")
-    seed = constant(np.ones((), dtype=cost.dtype))
-    bar = adjoints([cost], [seed], list(wrt))
+    bar = cost_adjoints(cost, list(wrt))
     grads = [bar[w] if w in bar else zeros_like(w) for w in wrt]
     return grads, bar
 
@@ -111,6 +113,12 @@ def _plan(outs: list[Node], wrt: Any) -> _Plan:
         targets = _default_wrt(outs) if wrt is True else _outputs(wrt)
         grads, bar = gradient_with_map(outs[0], targets)
         primal_set = set(primal)
+        # the graph gd.grad differentiated, where a stability rewrite changed the one written
+        for node in toposort(list(bar)):
+            if node not in primal_set:
+                nodes.append(node)
+                kinds[node] = _leaf_kind(node) if node.is_leaf else "stabilized"
+        primal_set.update(nodes)
         for node in toposort(grads):
             if node not in primal_set:
                 nodes.append(node)

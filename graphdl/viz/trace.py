@@ -6,10 +6,17 @@ order, each as early as its operands allow) and lists one row per step with its 
 formula with numbers filled in, and its value.
 
 Every number comes from the engine: the graph *as written* (not optimized) is compiled with
-``gd.function(..., optimize=False)`` returning every intermediate; tangents come from the ops' JVP
-rules (`graphdl.autodiff.forward`); adjoint rows come from the ops' VJP rules applied in the order
-of the reverse sweep, one row per accumulation ``v̄_j = v̄_j + v̄_i ∂v_i/∂v_j``. Only the text
-comes from `graphdl.viz.formulas`.
+``gd.function(..., optimize=False)`` returning every intermediate. Tangents are those graphdl's
+forward sweep builds (`graphdl.autodiff.forward`); adjoint rows are the accumulations
+``v̄_j = v̄_j + v̄_i ∂v_i/∂v_j`` graphdl's reverse sweep makes (`graphdl.autodiff.reverse`),
+one row each, in its order, recorded through the sweeps' ``observe`` hook: there is no second
+copy of either sweep here. Only the text comes from `graphdl.viz.formulas`.
+
+The trace differentiates the graph as written. ``gd.grad`` first rewrites numerically unstable
+forms (``log(softmax(z))`` becomes ``log_softmax(z)``, see `graphdl.rewriting.stabilize`) when
+every ``wrt`` is a leaf, so for such a graph the trace shows the written form's adjoints (which
+may be ``inf`` or ``nan`` where the stable form's are finite); on every other graph the trace's
+adjoints are the nodes ``gd.grad`` builds, step for step.
 """
 
 from __future__ import annotations
@@ -21,10 +28,10 @@ from typing import Any, Literal
 import numpy as np
 
 from graphdl.autodiff.forward import tangents as forward_sweep
+from graphdl.autodiff.reverse import adjoints as reverse_sweep
 from graphdl.errors import DifferentiationError, InputError
 from graphdl.ir.node import Node
-from graphdl.ir.walk import depends_on, toposort
-from graphdl.ops import elementwise as ew
+from graphdl.ir.walk import depth_order, toposort
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED, tensor
 from graphdl.ops.registry import as_node
 from graphdl.viz import formulas as fx
@@ -77,14 +84,9 @@ class AdjointStep:
 def lecture_order(outputs: Sequence[Node]) -> list[Node]:
     """The non-leaf nodes in the survey's evaluation order: by depth (longest path from a leaf),
     ties broken by the depth-first order. For ln(x1) + x1*x2 - sin(x2) this gives
-    ln, ×, sin, +, − (v_1 .. v_5), as in the lecture."""
-    order = toposort(outputs)
-    position = {node: i for i, node in enumerate(order)}
-    depth: dict[Node, int] = {}
-    for node in order:
-        depth[node] = 0 if node.is_leaf else 1 + max(depth[p] for p in node.inputs)
-    body = [node for node in order if not node.is_leaf]
-    return sorted(body, key=lambda n: (depth[n], position[n]))
+    ln, ×, sin, +, − (v_1 .. v_5), as in the lecture. The reverse sweep visits nodes in this
+    order backwards (`graphdl.ir.walk.depth_order`), so the adjoint rows run v_n .. v_1."""
+    return [node for node in depth_order(outputs) if not node.is_leaf]
 
 
 class Trace:
@@ -209,7 +211,7 @@ def trace(outputs: Node | Sequence[Node], at: Mapping[Node | str, Any], mode: Mo
         rows += builder.tangent(variables, body, outs, tangents)
     elif mode == "reverse":
         seeds = _reverse_seeds(outs, values, seed, names)
-        steps, step_values, finals = _adjoint_values(outs, variables, body, inputs, args, seeds)
+        steps, step_values, finals = _adjoint_values(outs, variables, inputs, args, seeds)
         adjoints = {v: finals.get(v, np.zeros_like(values[v])) for v in variables + body}
         rows += builder.adjoint(outs, variables, steps, step_values, seeds, adjoints)
     return Trace(outs, mode, variables, constants, body, labels, names, values, tangents,
@@ -267,8 +269,8 @@ def _float_vars(variables: list[Node]) -> list[Node]:
 def _tangent_values(outs, variables, body, inputs, args, values, seed) -> dict[Node, Any]:
     seeds = _forward_seeds(variables, values, seed)
     dot_inputs = {v: tensor(f"{v.label()}_dot", v.shape, v.dtype) for v in _float_vars(variables)}
-    dots = forward_sweep(outs, dot_inputs)
-    wanted = [n for n in body if n in dots]
+    wanted: list[Node] = []  # the tangents graphdl's forward sweep builds, in its order
+    dots = forward_sweep(outs, dot_inputs, observe=lambda node, tangent: wanted.append(node))
     from graphdl.codegen.function import function
 
     fn = function(inputs + list(dot_inputs.values()), [dots[n] for n in wanted] or [outs[0]],
@@ -318,31 +320,19 @@ def _reverse_seeds(outs: list[Node], values: dict[Node, Any], seed: Any,
     return seeds
 
 
-def _adjoint_values(outs, variables, body, inputs, args, seeds):
-    """Run the adjoint sweep in the lecture's order with the ops' VJP rules, recording each
-    accumulation, and evaluate every recorded node with the engine."""
+def _adjoint_values(outs, variables, inputs, args, seeds):
+    """Run graphdl's reverse sweep (`graphdl.autodiff.reverse`) on the graph as written, seeded
+    with the outputs' cotangents, record each accumulation it makes, and evaluate every recorded
+    node with the engine."""
     wrt = _float_vars(variables)
-    live = depends_on(toposort(outs), wrt)
     bar_inputs = {o: tensor(f"{o.label()}_bar", o.shape, o.dtype) for o in outs}
-    bar: dict[Node, Node] = {}
     steps: list[AdjointStep] = []
-    for out in outs:
-        if out in live:
-            bar[out] = bar_inputs[out] if out not in bar else ew.add(bar[out], bar_inputs[out])
-    for node in reversed(body):
-        g = bar.get(node)
-        if g is None or node not in live or node.op.zero_derivative:
-            continue
-        if node.op.vjp is None:
-            raise DifferentiationError(f"trace: cannot differentiate through {node.op.name} node "
-                                       f"{node.label()} (created at {node.origin})")
-        for slot, (parent, contribution) in enumerate(zip(node.inputs, node.op.vjp(node, g))):
-            if contribution is None or parent not in live:
-                continue
-            previous = bar.get(parent)
-            total = contribution if previous is None else ew.add(previous, contribution)
-            bar[parent] = total
-            steps.append(AdjointStep(parent, node, slot, contribution, total, previous is not None))
+
+    def record(parent: Node, node: Node, slot: int, contribution: Node, total: Node) -> None:
+        steps.append(AdjointStep(parent, node, slot, contribution, total,
+                                 total is not contribution))
+
+    bar = reverse_sweep(outs, [bar_inputs[o] for o in outs], wrt, observe=record)
     from graphdl.codegen.function import function
 
     wanted = [s.total for s in steps] + [bar[n] for n in bar]
