@@ -339,7 +339,8 @@ def test_every_op_has_jvp_and_vjp_rules_or_declares_zero_derivative() -> None:
     for name, op in REGISTRY.items():
         if name in leaves:
             continue
-        has_rules = op.partials is not None or (op.jvp is not None and op.vjp is not None)
+        has_rules = (op.partials is not None or op.decompose is not None
+                     or (op.jvp is not None and op.vjp is not None))
         assert has_rules or op.zero_derivative, f"{name} has no derivative rules"
         assert not (op.zero_derivative and (op.partials or op.vjp)), name
 

@@ -175,3 +175,41 @@ def test_no_viz_module_applies_derivative_rules_itself():
     assert offenders == []
     trace_src = (VIZ / "trace.py").read_text(encoding="utf-8")
     assert "reverse_sweep(" in trace_src and "forward_sweep(" in trace_src
+
+
+def test_ops_do_not_import_autodiff():
+    """The ops layer sits below autodiff: not even a function-level import reaches up."""
+    offenders = []
+    for path in sorted((VIZ.parent / "ops").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{path.name}:{node.lineno} {n}" for n in names
+                          if n.startswith("graphdl.autodiff")]
+    assert offenders == []
+
+
+def test_fused_ops_are_differentiated_through_their_declared_decomposition():
+    from graphdl.ops import fused
+
+    z = gd.matrix("z", shape=(None, 3))
+    labels = gd.matrix("y", shape=(None, 1), dtype="int64")
+    zv = np.array([[0.3, -1.2, 2.0], [800.0, -800.0, 0.0]])
+    yv = np.array([[2], [1]])
+    loss = gd.sum(fused.softmax_xent(z, labels, axis=1))
+    plain = gd.sum(fused.decompose_xent(z, labels, 1))
+    assert fused.SOFTMAX_XENT.decompose is not None and fused.SOFTMAX_XENT.jvp is None
+    assert fused.SOFTMAX_XENT_GRAD.vjp is None and fused.SOFTMAX_XENT_GRAD.differentiable
+    direction = np.array([[1.0, 0.5, -2.0], [0.25, 1.0, 3.0]])
+    # forward mode through the decomposition, and second order (the grad op's own rules)
+    got = gd.function([z, labels], [gd.jvp(loss, z, direction), gd.hvp(loss, z, direction)])
+    want = gd.function([z, labels], [gd.jvp(plain, z, direction), gd.hvp(plain, z, direction)])
+    for a, b in zip(got(zv, yv), want(zv, yv)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+    # and against central differences at moderate logits
+    f = gd.function([z, labels], loss)
+    h, at = 1e-6, zv[:1]
+    numeric = (f(at + h * direction[:1], yv[:1]) - f(at - h * direction[:1], yv[:1])) / (2 * h)
+    assert float(gd.function([z, labels], gd.jvp(loss, z, direction[:1]))(at, yv[:1])) == \
+        pytest.approx(numeric, rel=1e-7)
+

@@ -34,14 +34,23 @@ def tangents(outputs: Sequence[Node], seeds: Mapping[Node, Node],
         incoming = [dot.get(p) for p in node.inputs]
         if all(t is None for t in incoming) or node.op.zero_derivative:
             continue
-        if node.op.jvp is None:
-            raise DifferentiationError(
-                f"cannot differentiate through {node.op.name} node {node.label()} (created at "
-                f"{node.origin}): the op has no derivative rule"
-            )
-        t = node.op.jvp(node, incoming)
+        rule = node.op.jvp if node.op.jvp is not None else _through_decomposition
+        t = rule(node, incoming)
         if t is not None:
             dot[node] = t
             if observe is not None:
                 observe(node, t)
     return dot
+
+
+def _through_decomposition(node: Node, incoming: list[Node | None]) -> Node | None:
+    """The JVP of an op without a rule of its own, by a sweep over its plain-op form
+    (``Op.decompose``, e.g. the fused cross-entropy ops)."""
+    if node.op.decompose is None:
+        raise DifferentiationError(
+            f"cannot differentiate through {node.op.name} node {node.label()} (created at "
+            f"{node.origin}): the op has no derivative rule"
+        )
+    plain = node.op.decompose(node)
+    seeds = {x: t for x, t in zip(node.inputs, incoming) if t is not None}
+    return tangents([plain], seeds).get(plain)

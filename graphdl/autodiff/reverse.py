@@ -49,12 +49,8 @@ def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
         op = node.op
         if op.zero_derivative:
             continue
-        if op.vjp is None:
-            raise DifferentiationError(
-                f"cannot differentiate through {op.name} node {node.label()} (created at "
-                f"{node.origin}): the op has no derivative rule"
-            )
-        for slot, (parent, contribution) in enumerate(zip(node.inputs, op.vjp(node, g))):
+        rule = op.vjp if op.vjp is not None else _through_decomposition
+        for slot, (parent, contribution) in enumerate(zip(node.inputs, rule(node, g))):
             if contribution is not None and parent in live:
                 total = _accumulate(bar, parent, contribution)
                 if observe is not None:
@@ -68,3 +64,17 @@ def _accumulate(bar: dict[Node, Node], node: Node, contribution: Node) -> Node:
     total = contribution if previous is None else ew.add(previous, contribution)
     bar[node] = total
     return total
+
+
+def _through_decomposition(node: Node, g: Node) -> list[Node | None]:
+    """The VJP of an op without a rule of its own, by a sweep over its plain-op form
+    (``Op.decompose``, e.g. the fused cross-entropy ops)."""
+    if node.op.decompose is None:
+        raise DifferentiationError(
+            f"cannot differentiate through {node.op.name} node {node.label()} (created at "
+            f"{node.origin}): the op has no derivative rule"
+        )
+    plain = node.op.decompose(node)
+    floats = [x for x in node.inputs if x.dtype.kind == "f"]
+    bar = adjoints([plain], [g], floats)
+    return [bar.get(x) if x.dtype.kind == "f" else None for x in node.inputs]

@@ -16,9 +16,11 @@ rows (``log(sums) - shifted[idx]``) and ``xent_rows_grad(g, e, sums, idx)`` the 
 (``e * (g / sums)`` with ``g`` subtracted at the labels), so the softmax is not computed twice.
 
 Users rarely build these directly: the optimizer's ``stabilize`` rewrites turn the written forms
-(``log(softmax(z))[y]``, ``log_softmax(z)[y]`` and their gradients) into them. Their own
-derivatives are those of the plain-op decomposition (`decompose_xent`, `decompose_xent_grad`),
-so grad-of-grad still works.
+(``log(softmax(z))[y]``, ``log_softmax(z)[y]`` and their gradients) into them. Each declares its
+plain-op decomposition (``Op.decompose``: `decompose_xent`, `decompose_xent_grad`, ...), and
+`graphdl.autodiff` differentiates through it wherever the op gives no rule of its own (only
+``softmax_xent``'s VJP is its own: the fused gradient), so grad-of-grad still works and this
+module needs nothing from autodiff.
 """
 
 from __future__ import annotations
@@ -81,25 +83,10 @@ def decompose_xent_grad(g: Node, z: Node, idx: Node, axis: int) -> Node:
     return ew.subtract(ew.multiply(softmax.softmax(z, axis=axis), total), scattered)
 
 
-def _through(decompose):
-    """JVP and VJP rules taken from the plain-op decomposition of a fused node."""
-
-    def jvp(node: Node, tangents: list[Node | None]) -> Node | None:
-        from graphdl.autodiff.forward import tangents as forward_sweep
-
-        plain = decompose(*node.inputs, node.attrs["axis"])
-        seeds = {x: t for x, t in zip(node.inputs, tangents) if t is not None}
-        return forward_sweep([plain], seeds).get(plain)
-
-    def vjp(node: Node, g: Node) -> list[Node | None]:
-        from graphdl.autodiff.reverse import adjoints
-
-        plain = decompose(*node.inputs, node.attrs["axis"])
-        wrt = [x for x in node.inputs if x.dtype.kind == "f"]
-        bar = adjoints([plain], [g], wrt)
-        return [bar.get(x) if x.dtype.kind == "f" else None for x in node.inputs]
-
-    return jvp, vjp
+def _decomposition(build):
+    """``Op.decompose`` from a builder taking the operands and the axis: autodiff differentiates
+    a fused node through its plain-op form for the rules the op does not give itself."""
+    return lambda node: build(*node.inputs, node.attrs["axis"])
 
 
 def _xent_vjp(node: Node, g: Node) -> list[Node | None]:
@@ -107,15 +94,14 @@ def _xent_vjp(node: Node, g: Node) -> list[Node | None]:
     return [apply(SOFTMAX_XENT_GRAD, ew.cast(g, z.dtype), z, idx, **node.attrs), None]
 
 
-_grad_jvp, _grad_vjp = _through(decompose_xent_grad)
 SOFTMAX_XENT = Op(
     "softmax_xent", _xent_infer, "_rt.softmax_xent({0}, {1}, axis={axis})",
-    jvp=_through(decompose_xent)[0], vjp=_xent_vjp,
+    vjp=_xent_vjp, decompose=_decomposition(decompose_xent),
     doc="-log softmax(z)[idx] along axis, computed stably as logsumexp(z) - z[idx].",
 )
 SOFTMAX_XENT_GRAD = Op(
     "softmax_xent_grad", _grad_infer, "_rt.softmax_xent_grad({0}, {1}, {2}, axis={axis})",
-    jvp=_grad_jvp, vjp=_grad_vjp,
+    decompose=_decomposition(decompose_xent_grad),
     doc="The VJP of softmax_xent: softmax(z) * sum(g) - g at idx.",
 )
 
@@ -191,16 +177,14 @@ def decompose_rows_grad(g: Node, e: Node, sums: Node, idx: Node, axis: int) -> N
     return ew.subtract(ew.multiply(ew.divide(e, sums), total), scattered)
 
 
-_rows_jvp, _rows_vjp = _through(decompose_rows)
-_rows_grad_jvp, _rows_grad_vjp = _through(decompose_rows_grad)
 XENT_ROWS = Op(
     "xent_rows", _rows_infer, "_rt.xent_rows({0}, {1}, {2}, axis={axis})",
-    jvp=_rows_jvp, vjp=_rows_vjp,
+    decompose=_decomposition(decompose_rows),
     doc="log(sums) - shifted[idx]: softmax_xent from the shifted logits and their exp-sums.",
 )
 XENT_ROWS_GRAD = Op(
     "xent_rows_grad", _rows_grad_infer, "_rt.xent_rows_grad({0}, {1}, {2}, {3}, axis={axis})",
-    jvp=_rows_grad_jvp, vjp=_rows_grad_vjp,
+    decompose=_decomposition(decompose_rows_grad),
     doc="e / sums * sum(g) - g at idx: softmax_xent_grad from exp(shifted) and its sums.",
 )
 

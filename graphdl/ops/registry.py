@@ -18,7 +18,10 @@ An op definition gives, side by side,
   once, with a leading batch axis (or without one when the value cannot vary along the batch).
 
 Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/vjp: the chain rule,
-broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`.
+broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`. An op may
+instead (or for one of the two rules) give ``decompose(node) -> Node``, the same value built from
+``node.inputs`` with plain ops: the sweeps in `graphdl.autodiff` differentiate through it wherever
+the op has no ``jvp`` or ``vjp`` of its own (the fused cross-entropy ops of `graphdl.ops.fused`).
 
 ``extra`` holds facts that one pass or backend needs: ``extra["dims"]`` how unknown sizes flow
 (`graphdl.codegen.dims`), ``extra["linear"]`` how the op is linear (`graphdl.rewriting.scaling`).
@@ -62,6 +65,7 @@ class Op:
     inplace: str | None = None  # template writing the result into ``{out}`` (buffer reuse)
     view: bool = False  # the result may share memory with the first operand
     batch: Callable[..., Node] | None = None  # batching rule (vmap); see the module docstring
+    decompose: Callable[[Node], Node] | None = None  # the value as plain ops, for derivatives
 
     def __post_init__(self) -> None:
         if self.name in REGISTRY:
@@ -79,7 +83,8 @@ class Op:
 
     @property
     def differentiable(self) -> bool:
-        return self.zero_derivative or self.vjp is not None or self.partials is not None
+        return (self.zero_derivative or self.vjp is not None or self.partials is not None
+                or self.decompose is not None)
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
