@@ -47,8 +47,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     # for everything else meanwhile. Each entry goes as soon as its import does.
     ("autodiff/api.py", "graphdl.rewriting"): "stability rewrites before differentiating",
     ("autodiff/dual.py", "graphdl.codegen"): "evaluates nodes through the runtime kernels",
-    ("ops/fused.py", "graphdl.autodiff.forward"): "fused cross-entropy's rules call the sweeps",
-    ("ops/fused.py", "graphdl.autodiff.reverse"): "fused cross-entropy's rules call the sweeps",
     ("rewriting/fold.py", "graphdl.codegen"): "folds through the runtime kernels",
     ("symbolic/compare.py", "graphdl"): "times gd.function against SymPy",
 }

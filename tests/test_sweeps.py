@@ -177,18 +177,6 @@ def test_no_viz_module_applies_derivative_rules_itself():
     assert "reverse_sweep(" in trace_src and "forward_sweep(" in trace_src
 
 
-def test_ops_do_not_import_autodiff():
-    """The ops layer sits below autodiff: not even a function-level import reaches up."""
-    offenders = []
-    for path in sorted((VIZ.parent / "ops").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
-                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-            offenders += [f"{path.name}:{node.lineno} {n}" for n in names
-                          if n.startswith("graphdl.autodiff")]
-    assert offenders == []
-
-
 def test_fused_ops_are_differentiated_through_their_declared_decomposition():
     from graphdl.ops import fused
 
