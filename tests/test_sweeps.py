@@ -201,3 +201,22 @@ def test_fused_ops_are_differentiated_through_their_declared_decomposition():
     assert float(gd.function([z, labels], gd.jvp(loss, z, direction[:1]))(at, yv[:1])) == \
         pytest.approx(numeric, rel=1e-7)
 
+
+
+def test_a_trace_says_when_gd_grad_differentiates_a_stable_form_instead(lecture):
+    z = gd.vector("z", 3)
+    cost = gd.log(gd.softmax(z))[1]
+    at = np.array([800.0, -800.0, 0.0])
+    with np.errstate(all="ignore"):
+        t = gd.trace(cost, at={z: at}, mode="reverse")
+    # the table is the written graph's sweep: log of an underflowed probability
+    assert np.isnan(t.gradient[z]).all()
+    note = "differentiate a numerically stable form of this graph " \
+        "(log(softmax(x)) -> log_softmax(x))"
+    assert len(t.notes) == 1 and note in t.notes[0]
+    assert str(t).endswith(f"note: {t.notes[0]}")
+    assert f"> note: {t.notes[0]}" in t.to_markdown() and "note: gd.grad" in t.to_html()
+    # where gd.grad's graph is the one written there is nothing to say
+    x1, x2, f = lecture
+    assert gd.trace(f, at={x1: 2, x2: 5}, mode="reverse").notes == []
+    assert "note:" not in str(gd.trace(f, at={x1: 2, x2: 5}, mode="forward"))

@@ -57,6 +57,7 @@ def to_text(trace: Trace) -> str:
         lines.append("=" * rule_width)
         lines += ["-" * rule_width if line is None else line for line in body_lines]
         blocks.append("\n".join(lines))
+    blocks += [f"note: {note}" for note in trace.notes]
     return "\n\n".join(blocks)
 
 
@@ -84,6 +85,7 @@ def to_markdown(trace: Trace) -> str:
             cells = [row.target, *(getattr(row, c) for c in columns), row.text_value]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         blocks.append("\n".join(lines))
+    blocks += [f"> note: {note}" for note in trace.notes]
     return "\n\n".join(blocks) + "\n"
 
 
@@ -122,6 +124,7 @@ def to_html(trace: Trace, graph: bool = False) -> str:
                 f"{('= ' if i else '') + _html_cell(c) if c else ''}</td>"
                 for i, c in enumerate(cells)) + "</tr>")
         parts.append("</table>")
+    parts += [f"<p><i>note: {html.escape(note)}</i></p>" for note in trace.notes]
     if graph and len(trace.body) <= 60:
         svg = _graph_svg(trace)
         if svg:
@@ -184,4 +187,5 @@ def to_latex(trace: Trace) -> str:
             lines.append(" & ".join(cells) + r" \\")
         lines.append(r"\end{tabular}")
         blocks.append("\n".join(lines))
+    blocks += [f"% note: {note}" for note in trace.notes]
     return "\n\n".join(blocks) + "\n"

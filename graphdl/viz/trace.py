@@ -15,8 +15,9 @@ copy of either sweep here. Only the text comes from `graphdl.viz.formulas`.
 The trace differentiates the graph as written. ``gd.grad`` first rewrites numerically unstable
 forms (``log(softmax(z))`` becomes ``log_softmax(z)``, see `graphdl.rewriting.stabilize`) when
 every ``wrt`` is a leaf, so for such a graph the trace shows the written form's adjoints (which
-may be ``inf`` or ``nan`` where the stable form's are finite); on every other graph the trace's
-adjoints are the nodes ``gd.grad`` builds, step for step.
+may be ``inf`` or ``nan`` where the stable form's are finite) and says so in ``Trace.notes``,
+printed under the tables; on every other graph the trace's adjoints are the nodes ``gd.grad``
+builds, step for step.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class Trace:
     def __init__(self, outputs: list[Node], mode: str, variables: list[Node],
                  constants: list[Node], body: list[Node], labels: dict[Node, str],
                  names: dict[Node, str], values: dict[Node, Any], tangents: dict[Node, Any],
-                 adjoints: dict[Node, Any], rows: list[Row], digits: int) -> None:
+                 adjoints: dict[Node, Any], rows: list[Row], digits: int,
+                 notes: Sequence[str] = ()) -> None:
         self.outputs = outputs
         self.mode = mode
         self.variables = variables
@@ -112,6 +114,7 @@ class Trace:
         self.adjoints = adjoints
         self.rows = rows
         self.digits = digits
+        self.notes = list(notes)  # printed under the tables (see `_stability_notes`)
 
     # --- lookups -----------------------------------------------------------------------------
     def label(self, node: Node) -> str:
@@ -214,8 +217,9 @@ def trace(outputs: Node | Sequence[Node], at: Mapping[Node | str, Any], mode: Mo
         steps, step_values, finals = _adjoint_values(outs, variables, inputs, args, seeds)
         adjoints = {v: finals.get(v, np.zeros_like(values[v])) for v in variables + body}
         rows += builder.adjoint(outs, variables, steps, step_values, seeds, adjoints)
+    notes = _stability_notes(outs) if mode != "primal" else []
     return Trace(outs, mode, variables, constants, body, labels, names, values, tangents,
-                 adjoints, rows, digits)
+                 adjoints, rows, digits, notes)
 
 
 # --- inputs, labels ----------------------------------------------------------------------------
@@ -262,6 +266,19 @@ def _labels(outs: list[Node], variables: list[Node], constants: list[Node], body
 
 
 # --- derivative values from the engine ------------------------------------------------------
+def _stability_notes(outs: list[Node]) -> list[str]:
+    """A note when ``gd.grad``/``gd.jvp`` would differentiate another graph than the one traced:
+    the stability rewrites they apply first (every ``wrt`` of a trace is a leaf) changed it."""
+    from graphdl.rewriting import optimize
+
+    _, report = optimize(outs, passes=["stabilize"])
+    fired = sorted(report.rewrites)
+    if not fired:
+        return []
+    return [f"gd.grad and gd.jvp differentiate a numerically stable form of this graph "
+            f"({'; '.join(fired)}); the derivatives above are those of the graph as written"]
+
+
 def _float_vars(variables: list[Node]) -> list[Node]:
     return [v for v in variables if v.dtype.kind == "f"]
 
