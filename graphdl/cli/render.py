@@ -3,7 +3,9 @@ define-then-run model script builds (docs/model-scripts.md describes the convent
 
 The script is run as a module named ``__graphdl_render__`` (so its ``if __name__ ==
 "__main__":`` block, where training usually lives, does not run); the graph is then taken from
-``NAME`` if given, else from the variable ``outputs``, else from calling ``graph()``.
+``NAME`` if given, else from the variable ``outputs``, else from calling ``graph()``, else, for a
+``graphdl train`` model script (``build_model``), the training objective ``graphdl train``
+would minimize, with respect to the model's parameters.
 """
 
 from __future__ import annotations
@@ -72,13 +74,37 @@ def load_graph(spec: str) -> tuple[Any, dict[str, Any]]:
             if callable(value) and not isinstance(value, Node):
                 value = value()
             return _check_graph(value, f"{path.name}:{key}"), namespace
+    if not name and "build_model" in namespace:
+        return _training_objective(path, namespace)
     nodes = sorted(k for k, v in namespace.items() if isinstance(v, Node) and not k.startswith("_"))
     if name:
         raise ModelError(f"{path.name} defines no {name!r}" + (
             f" (nodes it defines: {', '.join(nodes)})" if nodes else ""))
-    raise ModelError(f"{path.name} defines neither `outputs` nor `graph()`; expose the graph as "
-                     f"one of them or pick a variable with {path.name}:NAME" + (
+    raise ModelError(f"{path.name} defines none of `outputs`, `graph()` or `build_model`; expose "
+                     f"the graph as one of them or pick a variable with {path.name}:NAME" + (
                          f" (nodes it defines: {', '.join(nodes)})" if nodes else ""))
+
+
+def _training_objective(path: Path, namespace: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The loss ``graphdl train --model path`` minimizes, sized by the script's ``load_data()``
+    if it has one, else by the bundled digits (64 features, 10 classes); ``wrt`` is the model's
+    parameters."""
+    import numpy as np
+
+    from graphdl.training import models
+
+    try:
+        spec = models.spec_from_namespace(namespace, path)
+        if spec.load_data is not None:
+            X, y = spec.load_data()
+            n_features, n_classes = np.shape(X)[1], int(np.max(y)) + 1
+        else:
+            n_features, n_classes = 64, 10
+        loss, params = models.objective_graph(spec, n_features, n_classes,
+                                              np.random.default_rng(0))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(str(exc)) from exc
+    return loss, {**namespace, "wrt": params}
 
 
 def _check_graph(value: Any, where: str) -> Any:

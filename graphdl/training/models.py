@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from graphdl.nn import BatchNorm, Dense, Dropout, Module, Sequential
+from graphdl.nn import BatchNorm, Dense, Dropout, Mode, Module, Sequential, losses
 from graphdl.ops import elementwise as ew
+from graphdl.ops.leaves import tensor
 
 Builder = Callable[[int, int, np.random.Generator], Module]
 DEFAULT_KEYS = ("optimizer", "lr", "epochs", "batch_size", "l2", "patience")
@@ -122,22 +123,43 @@ def load_script(path: str | Path) -> ModelSpec:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model script {path} does not exist")
-    module = _import(path)
-    build = getattr(module, "build_model", None)
+    return spec_from_namespace(vars(_import(path)), path)
+
+
+def spec_from_namespace(namespace: dict[str, Any], path: Path) -> ModelSpec:
+    """The `ModelSpec` of a script whose top level defined ``namespace`` (``graphdl train`` and
+    ``graphdl render`` read the same names: one convention for both)."""
+    build = namespace.get("build_model")
     if not callable(build):
+        drawable = [k for k in ("outputs", "graph") if k in namespace]
+        hint = (f" (it defines {' and '.join(drawable)}, which `graphdl render` draws; training "
+                "needs a model to fit to data)" if drawable else "")
         raise TypeError(f"model script {path} must define build_model(n_features, "
-                             "n_classes, rng) returning a graphdl.nn.Module")
-    defaults = dict(getattr(module, "DEFAULTS", {}) or {})
+                        f"n_classes, rng) returning a graphdl.nn.Module{hint}")
+    defaults = dict(namespace.get("DEFAULTS", {}) or {})
     unknown = sorted(set(defaults) - set(DEFAULT_KEYS))
     if unknown:
         raise ValueError(f"model script {path}: DEFAULTS has unknown keys {unknown}; "
                          f"known: {list(DEFAULT_KEYS)}")
-    return ModelSpec(path.stem, build, _optional(module, "loss", path),
-                     _optional(module, "load_data", path), defaults)
+    return ModelSpec(path.stem, build, _optional(namespace, "loss", path),
+                     _optional(namespace, "load_data", path), defaults)
 
 
-def _optional(module: ModuleType, name: str, path: Path) -> Callable[..., Any] | None:
-    value = getattr(module, name, None)
+def objective_graph(spec: ModelSpec, n_features: int, n_classes: int,
+                    rng: np.random.Generator, dtype: str = "float64") -> tuple[Any, list[Any]]:
+    """``(loss, parameters)``: the graph ``graphdl train`` minimizes for ``spec`` (the model in
+    training mode on a symbolic batch ``X`` of shape ``(None, n_features)`` and integer labels
+    ``y``, through the script's ``loss`` or softmax cross-entropy), without compiling anything.
+    ``graphdl render`` draws it."""
+    model = build(spec, n_features, n_classes, rng, dtype)
+    X = tensor("X", (None, int(n_features)), dtype)
+    y = tensor("y", (None,), "int64")
+    loss = (spec.loss or losses.softmax_cross_entropy)(model(X, Mode(training=True)), y)
+    return loss, model.parameters()
+
+
+def _optional(namespace: dict[str, Any], name: str, path: Path) -> Callable[..., Any] | None:
+    value = namespace.get(name)
     if value is not None and not callable(value):
         raise TypeError(f"model script {path}: {name} must be a function, got {value!r}")
     return value
