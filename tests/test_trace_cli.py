@@ -11,7 +11,7 @@ import pytest
 
 import graphdl as gd
 from graphdl.viz import dot as dotmod
-from graphdl.viz.expr import ExpressionError, parse_expression
+from graphdl.ops.formula import ExpressionError, parse_expression
 
 LECTURE = "log(x1) + x1*x2 - sin(x2)"
 

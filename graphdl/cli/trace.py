@@ -55,7 +55,7 @@ def _pairs(items: list[str], what: str) -> dict[str, float | list[float]]:
 def build(expression: str, at: dict[str, float | list[float]]):
     """The graph of ``expression`` over one input per ``at`` entry (scalars or vectors)."""
     import graphdl as gd
-    from graphdl.viz.expr import FUNCTIONS, free_names, parse_expression
+    from graphdl.ops.formula import FUNCTIONS, free_names, parse_expression
 
     variables = {}
     for name, value in at.items():
@@ -71,7 +71,7 @@ def build(expression: str, at: dict[str, float | list[float]]):
 
 def run(args: argparse.Namespace) -> int:
     import graphdl as gd
-    from graphdl.viz.expr import ExpressionError
+    from graphdl.ops.formula import ExpressionError
 
     try:
         at = _pairs(args.at, "--at")
