@@ -306,6 +306,8 @@ STOP_GRADIENT = elementwise_op(
 # --- three operands ----------------------------------------------------------------------------
 def _where_partial(node: Node, i: int) -> Node | None:
     condition = node.inputs[0]
+    if i == 1 and condition.dtype.kind != "b":  # a number as a condition means "nonzero"
+        return not_equal(condition, 0)
     return None if i == 0 else condition if i == 1 else logical_not(condition)
 
 

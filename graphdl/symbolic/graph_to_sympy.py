@@ -178,6 +178,9 @@ def _apply_rule(sp: Any, node: Node, args: list[Any], elementwise: bool) -> Any:
     if node.dtype.kind != "b":
         args = [_as_number(sp, a, elementwise) if p.dtype.kind == "b" and i not in conditions
                 else a for i, (p, a) in enumerate(zip(node.inputs, args))]
+    # a number used as a condition (``where(x, ...)``) means "nonzero", as in NumPy
+    args = [_as_condition(sp, a, elementwise) if i in conditions and p.dtype.kind != "b"
+            else a for i, (p, a) in enumerate(zip(node.inputs, args))]
     try:
         if elementwise:
             return op.sympy(sp, args, node.attrs)
@@ -206,6 +209,14 @@ def _as_number(sp: Any, value: Any, elementwise: bool) -> Any:
         if b is sp.true or b is sp.false:
             return sp.Integer(int(b is sp.true))
         return sp.Piecewise((1, b), (0, True))
+
+    return one(value) if elementwise else np.asarray(np.frompyfunc(one, 1, 1)(value), object)
+
+
+def _as_condition(sp: Any, value: Any, elementwise: bool) -> Any:
+    """A number read as a condition: true where nonzero (NumPy's reading)."""
+    def one(x: Any) -> Any:
+        return sp.Ne(sp.sympify(x), 0)
 
     return one(value) if elementwise else np.asarray(np.frompyfunc(one, 1, 1)(value), object)
 
