@@ -11,7 +11,7 @@ import pytest
 
 import graphdl as gd
 from graphdl.viz import dot as dotmod
-from graphdl.ops.formula import ExpressionError, parse_expression
+from graphdl.ops.formula import FormulaError, parse_formula
 
 LECTURE = "log(x1) + x1*x2 - sin(x2)"
 
@@ -67,13 +67,13 @@ def test_vector_inputs_and_bad_input_exit_with_a_message():
     "[x]", "x if x else x", "'abc'", "True", "x @ x", "exp(*x)", "x == x",
 ])
 def test_parser_rejects_everything_but_arithmetic_and_whitelisted_calls(text):
-    with pytest.raises(ExpressionError):
-        parse_expression(text, {"x": gd.scalar("x")})
+    with pytest.raises(FormulaError):
+        parse_formula(text, {"x": gd.scalar("x")})
 
 
 def test_parser_builds_the_same_graph_as_python_code():
     x1, x2 = gd.scalar("x1"), gd.scalar("x2")
-    y = parse_expression("-x1 ** 2 / sqrt(x2) + tanh(1.5 * x1) - 3", {"x1": x1, "x2": x2})
+    y = parse_formula("-x1 ** 2 / sqrt(x2) + tanh(1.5 * x1) - 3", {"x1": x1, "x2": x2})
     expected = -x1**2 / gd.sqrt(x2) + gd.tanh(1.5 * x1) - 3
     fn = gd.function([x1, x2], [y, expected])
     a, b = fn(0.7, 2.0)

@@ -12,11 +12,13 @@ GRAPH_FORMATS = (".svg", ".png", ".pdf", ".dot", ".gv")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from graphdl.ops.formula import describe_language
+
     parser = commands.add_parser(
         "trace", help="print the primal/tangent/adjoint trace of a formula",
-        description="Evaluate a formula and print the lecture's trace tables. The formula may use "
-                    "input names, numbers, + - * / **, unary minus and functions such as log, "
-                    "exp, sin, cos, tanh, sqrt, sigmoid.")
+        description="Evaluate a formula and print the lecture's trace tables. The formula is "
+                    "read, never run, as graphdl's formula language (the same for graphdl "
+                    f"compare): {describe_language()}.")
     parser.add_argument("expression", help='e.g. "log(x1) + x1*x2 - sin(x2)"')
     parser.add_argument("--at", nargs="+", required=True, metavar="NAME=VALUE",
                         help="input values in input order (x1=2 x2=5; a vector as x=1,2,3)")
@@ -54,38 +56,41 @@ def _pairs(items: list[str], what: str) -> dict[str, float | list[float]]:
 
 def build(expression: str, at: dict[str, float | list[float]]):
     """The graph of ``expression`` over one input per ``at`` entry (scalars or vectors)."""
-    import graphdl as gd
-    from graphdl.ops.formula import FUNCTIONS, free_names, parse_expression
+    from graphdl.ops.formula import parse_formula_at
 
-    variables = {}
-    for name, value in at.items():
-        if name in FUNCTIONS:
-            raise ValueError(f"--at: {name!r} is a function name, not an input")
-        variables[name] = gd.vector(name, len(value)) if isinstance(value, list) else \
-            gd.scalar(name)
-    unused = [n for n in at if n not in free_names(expression)]
-    if unused:
-        raise ValueError(f"--at: {', '.join(unused)} not used in the formula")
-    return parse_expression(expression, variables), variables
+    return parse_formula_at(expression, at)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     import graphdl as gd
-    from graphdl.ops.formula import ExpressionError
 
     try:
         at = _pairs(args.at, "--at")
         output, variables = build(args.expression, at)
         seed = _seed(args, variables)
-        result = gd.trace(output, at={variables[n]: v for n, v in at.items()}, mode=args.mode,
-                          seed=seed, digits=args.digits)
-    except (ExpressionError, ValueError, gd.GraphError) as exc:
-        print(f"graphdl trace: {exc}", file=sys.stderr)
+        with np.errstate(all="ignore"):  # inf and nan show in the table; no warnings on stderr
+            result = gd.trace(output, at={variables[n]: v for n, v in at.items()},
+                              mode=args.mode, seed=seed, digits=args.digits)
+    except Exception as exc:  # noqa: BLE001 - the command line shows one line, never a traceback
+        print(f"graphdl trace: {one_line(exc)}", file=sys.stderr)
         return 2
     print(_table(result, args.format))
     if args.output:
         return _write(result, Path(args.output))
     return 0
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: its message with line breaks folded (the type name if it has no
+    message, or if it is not one of graphdl's or a ValueError, which name their cause)."""
+    import graphdl as gd
+
+    text = " ".join(str(exc).split())
+    if not text or not isinstance(exc, (gd.GraphError, ValueError)):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
 
 
 def _seed(args: argparse.Namespace, variables: dict):
@@ -119,8 +124,8 @@ def _write(result, path: Path) -> int:
     elif suffix in GRAPH_FORMATS:
         try:
             gd.render(result, path)
-        except gd.GraphError as exc:
-            print(f"graphdl trace: {exc}", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+            print(f"graphdl trace: {one_line(exc)}", file=sys.stderr)
             return 1
     else:
         known = ", ".join(list(TABLE_FORMATS) + list(GRAPH_FORMATS))

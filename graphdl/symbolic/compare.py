@@ -22,10 +22,11 @@ import numpy as np
 from graphdl.ir.graph import count_nodes
 from graphdl.ir.node import Node
 from graphdl.ir.walk import graph_inputs, toposort
+from graphdl.ops.formula import FormulaError, free_names, parse_formula
 from graphdl.ops.leaves import scalar
 from graphdl.symbolic.graph_to_sympy import SymbolicError, input_symbols, sympy_module, to_sympy
 from graphdl.symbolic.report import Comparison
-from graphdl.symbolic.sympy_to_graph import from_sympy
+from graphdl.symbolic.sympy_to_graph import from_sympy, reverse_table
 
 
 def compare(cost: Node | str | Any, wrt: Any = None, at: Mapping[Any, float] | None = None,
@@ -33,17 +34,21 @@ def compare(cost: Node | str | Any, wrt: Any = None, at: Mapping[Any, float] | N
             spread: float = 0.25, symbolic: bool = True) -> Comparison:
     """Differentiate ``cost`` symbolically (SymPy) and automatically (graphdl) and compare.
 
-    ``cost`` is a scalar graph over scalar inputs, a SymPy expression, or a formula string (read
-    by `parse_expression`, so nothing in it runs as Python). ``wrt`` names the variables (nodes,
-    symbols or names; default: every input). ``at`` gives the point of interest by name or node
-    (unlisted variables sit at 1.0); the N evaluation points are that point and random points
-    within ``spread * max(|value|, 1)`` of it. Evaluation times are the best of ``repeats``.
+    ``cost`` is a scalar graph over scalar inputs, a SymPy expression, or a formula string in
+    graphdl's formula language (`graphdl.ops.formula`: read into a graph, which SymPy then
+    reads with `to_sympy`; nothing in it runs as Python, and its size is bounded). ``wrt``
+    names the variables (nodes, symbols or names; default: every input). ``at`` gives the point
+    of interest by name or node (unlisted variables sit at 1.0); the N evaluation points are that
+    point and random points within ``spread * max(|value|, 1)`` of it. Evaluation times are the best of ``repeats``.
     ``symbolic=False`` skips SymPy's side (its fields are None): for nestings where the
     expression swell would keep sympy.diff busy for hours.
     """
     sp = sympy_module()
     _warm_up(sp)
-    problem = _Problem.make(sp, cost, wrt, symbolic)
+    try:
+        problem = _Problem.make(sp, cost, wrt, symbolic)
+    except RecursionError:
+        raise _too_deep("convert the function") from None
     points = problem.points(at or {}, n_points, seed, spread)
     report: dict[str, Any] = {
         "expression": str(problem.expr) if problem.expr is not None else (
@@ -57,11 +62,20 @@ def compare(cost: Node | str | Any, wrt: Any = None, at: Mapping[Any, float] | N
     report["value_at"] = value
     report["grad_at_graphdl"] = [float(g[0]) for g in graphdl_grads]
     if symbolic:
-        measured, sympy_grads = _symbolic_side(sp, problem, points, repeats)
+        try:
+            measured, sympy_grads = _symbolic_side(sp, problem, points, repeats)
+        except RecursionError:
+            raise _too_deep("differentiate or compile the function") from None
         report.update(measured)
         report["grad_at_sympy"] = [float(g[0]) for g in sympy_grads]
         report["max_abs_diff"], report["max_rel_diff"] = _disagreement(graphdl_grads, sympy_grads)
     return Comparison(**report)
+
+
+def _too_deep(what: str) -> SymbolicError:
+    return SymbolicError(f"compare: SymPy ran out of stack trying to {what}: it recurses once "
+                         "per level of nesting, and this function nests too deeply for it "
+                         "(symbolic=False measures graphdl's side alone)")
 
 
 class _Problem:
@@ -79,19 +93,31 @@ class _Problem:
         if isinstance(cost, Node):
             return cls._from_graph(cost, wrt, symbolic)
         if isinstance(cost, str):
-            from graphdl.symbolic.parse import parse_expression
-
-            expr, _ = parse_expression(cost)
-        else:
-            expr = sp.sympify(cost)
+            return cls._from_formula(cost, wrt, symbolic)
+        expr = sp.sympify(cost)
         symbols = sorted(expr.free_symbols, key=lambda s: s.name)
         inputs = [scalar(s.name) for s in symbols]
         graph = from_sympy(expr, dict(zip(symbols, inputs)))
         return cls(expr, graph, inputs, symbols, _pick(inputs, [s.name for s in symbols], wrt))
 
     @classmethod
-    def _from_graph(cls, cost: Node, wrt: Any, symbolic: bool) -> _Problem:
+    def _from_formula(cls, text: str, wrt: Any, symbolic: bool) -> _Problem:
+        """A formula in graphdl's formula language (`graphdl.ops.formula`): read into a graph over
+        one scalar input per name (in alphabetical order); SymPy gets it from the graph."""
+        try:
+            names = sorted(free_names(text))
+            inputs = [scalar(name) for name in names]
+            cost = parse_formula(text, dict(zip(names, inputs)))
+        except FormulaError as exc:
+            raise SymbolicError(str(exc)) from None
+        return cls._from_graph(cost, wrt, symbolic, inputs)
+
+    @classmethod
+    def _from_graph(cls, cost: Node, wrt: Any, symbolic: bool,
+                    order: list[Node] | None = None) -> _Problem:
         inputs = graph_inputs([cost])
+        if order is not None:  # the caller's order, for the inputs the graph uses
+            inputs = [n for n in order if n in inputs]
         order = toposort([cost])
         odd = [n for n in inputs if n.shape != ()] + ([cost] if cost.shape != () else [])
         if odd or any(n.op.name == "shared" for n in order):
@@ -186,7 +212,7 @@ def _full(values: Any, n: int) -> list[np.ndarray]:
 def _symbolic_side(sp: Any, problem: _Problem, points: list[np.ndarray], repeats: int
                    ) -> tuple[dict[str, Any], list[np.ndarray]]:
     derivatives, diff_seconds = _timed(
-        lambda: [sp.diff(problem.expr, s) for s in problem.wrt_symbols])
+        lambda: [_almost_everywhere(sp, sp.diff(problem.expr, s)) for s in problem.wrt_symbols])
     (replacements, reduced), cse_seconds = _timed(lambda: sp.cse(derivatives))
     shared_ops = sp.count_ops([r for _, r in replacements]) + sp.count_ops(reduced)
     compiled, lambdify_seconds = _timed(
@@ -201,6 +227,19 @@ def _symbolic_side(sp: Any, problem: _Problem, points: list[np.ndarray], repeats
         "sympy_lambdify_seconds": lambdify_seconds,
         "sympy_eval_seconds": eval_seconds,
     }, _full(values, len(points[0]))
+
+
+def _almost_everywhere(sp: Any, derivative: Any) -> Any:
+    """SymPy's derivative with graphdl's convention for piecewise-constant functions: their
+    derivative is 0 (SymPy writes ``DiracDelta`` for sign's, and leaves floor's unevaluated;
+    neither compiles to NumPy). Which SymPy heads are piecewise constant is read off the ops
+    that declare ``zero_derivative``."""
+    heads, _ = reverse_table()
+    flat = tuple(head for head, op in heads.items() if op.zero_derivative)
+    return derivative.replace(
+        lambda e: isinstance(e, sp.DiracDelta) or (
+            isinstance(e, sp.Derivative) and isinstance(e.expr, flat)),
+        lambda e: sp.Integer(0))
 
 
 def _automatic_side(problem: _Problem, points: list[np.ndarray], repeats: int

@@ -33,6 +33,7 @@ from graphdl.autodiff.reverse import adjoints as reverse_sweep
 from graphdl.errors import DifferentiationError, InputError
 from graphdl.ir.node import Node
 from graphdl.ir.walk import depth_order, toposort
+from graphdl.ops.formula import parse_formula_at
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED, tensor
 from graphdl.ops.registry import as_node
 from graphdl.viz import formulas as fx
@@ -177,8 +178,8 @@ class Trace:
         return self.to_html(graph=True)
 
 
-def trace(outputs: Node | Sequence[Node], at: Mapping[Node | str, Any], mode: Mode = "primal",
-          seed: Any = None, digits: int = 3) -> Trace:
+def trace(outputs: Node | Sequence[Node] | str, at: Mapping[Node | str, Any],
+          mode: Mode = "primal", seed: Any = None, digits: int = 3) -> Trace:
     """Evaluate ``outputs`` at ``at`` and record the lecture's trace.
 
     ``mode="primal"``: the forward primal trace. ``"forward"``: also the tangent trace; ``seed``
@@ -186,9 +187,15 @@ def trace(outputs: Node | Sequence[Node], at: Mapping[Node | str, Any], mode: Mo
     the first input gets 1, the others 0). ``"reverse"``: also the adjoint trace; ``seed`` is the
     output's cotangent (default 1, or a mapping output -> cotangent). ``at`` maps inputs (nodes
     or their names) to values; its order numbers the inputs; shared variables use their value.
+    ``outputs`` may also be a formula in graphdl's formula language (`graphdl.ops.formula`,
+    ``trace("log(x1) + x1*x2 - sin(x2)", at={"x1": 2, "x2": 5})``): ``at`` then gives each
+    name's value, whose shape becomes the input's.
     """
     if mode not in ("primal", "forward", "reverse"):
         raise ValueError(f"trace: mode must be 'primal', 'forward' or 'reverse', got {mode!r}")
+    if isinstance(outputs, str):  # a formula: one input per name in ``at``, shaped by its value
+        outputs, inputs = parse_formula_at(outputs, at)
+        at = {inputs[name]: value for name, value in at.items()}
     outs = [as_node(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
     if not outs:
         raise ValueError("trace: no outputs given")
@@ -259,9 +266,12 @@ def _labels(outs: list[Node], variables: list[Node], constants: list[Node], body
         names[node] = inline
     for k, node in enumerate(body, start=1):
         labels[node] = fx.var_label(k)
+    taken = set(names.values())  # an output is never called like an input (y = y would mislead)
+    base = next(b for b in ("y", "f", "g", "out") if not any(
+        t == b or t.startswith(b + "_") for t in taken))
     for k, out in enumerate(outs, start=1):
         if out not in names:
-            names[out] = out.name or ("y" if len(outs) == 1 else f"y_{k}")
+            names[out] = out.name or (base if len(outs) == 1 else f"{base}_{k}")
     return labels, names
 
 
