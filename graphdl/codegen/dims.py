@@ -11,7 +11,7 @@ A size is an ``int`` (static) or a `Size` token. Two nodes whose sizes are the s
 the same run-time shape. Rules are conservative: where an op's result size is not provably one
 of its operands' sizes, the result gets a fresh token (equal only to itself).
 
-Elementwise ops are handled here (broadcasting); other ops opt in with ``Op.extra["dims"]``:
+Elementwise ops are handled here (broadcasting); other ops opt in with ``Op.dims``:
 either an operand index (the result has that operand's sizes, e.g. softmax) or a function
 ``(node, operand_sizes) -> sizes`` whose entries are operands' entries, ints, or None (unknown).
 Ops without a rule get fresh tokens for their unknown sizes.
@@ -86,7 +86,7 @@ def _apply_rule(node: Node, operands: list[Dims]) -> Dims:
         return fresh(node)
     if node.op.elementwise:
         return broadcast(node, operands)
-    rule = node.op.extra.get("dims")
+    rule = node.op.dims
     if rule is None:
         return fresh(node)
     if isinstance(rule, int):

@@ -106,11 +106,24 @@ def elementwise_op(
     commutative: bool = False,
     zero_derivative: bool = False,
     doc: str = "",
+    inplace: str | bool | None = None,
+    infer: Callable[..., tuple[tuple, np.dtype]] | None = None,
+    view: bool = False,
+    linear: str | None = None,
+    sympy_conditions: tuple[int, ...] = (),
 ) -> Op:
-    """Register an elementwise op; derivative rules come from ``partials``."""
+    """Define an elementwise op: derivative rules come from ``partials``, batching (`gd.vmap`)
+    from broadcasting, the dtype from ``ufunc`` (or ``out_dtype``) unless ``infer`` is given.
+
+    ``inplace=True`` says the ufunc itself computes the op, so the result can be written into an
+    existing buffer with ``np.<ufunc>(..., out=)``; a string gives that template explicitly.
+    """
+    if inplace is True:
+        arity = 2 if "{1}" in emit else 1
+        inplace = f"np.{ufunc.__name__}({', '.join(f'{{{i}}}' for i in range(arity))}, out={{out}})"
     return Op(
         name,
-        infer=_make_infer(name, ufunc, out_dtype),
+        infer=infer or _make_infer(name, ufunc, out_dtype),
         emit=emit,
         jvp=_elementwise_jvp if partials else None,
         vjp=_elementwise_vjp if partials else None,
@@ -120,6 +133,11 @@ def elementwise_op(
         commutative=commutative,
         zero_derivative=zero_derivative,
         doc=doc,
+        inplace=inplace or None,
+        view=view,
+        batch=batching.batch_elementwise,
+        linear=linear,
+        sympy_conditions=sympy_conditions,
     )
 
 
@@ -167,6 +185,8 @@ CAST = Op(
     elementwise=True,
     sympy=_cast_sympy,
     doc="Convert to another dtype; casts to integers or bools have zero derivative.",
+    batch=batching.batch_elementwise,
+    linear="first",
 )
 
 
@@ -176,15 +196,16 @@ def _in(node: Node, i: int) -> Node:
 
 
 ADD = elementwise_op("add", "{0} + {1}", np.add, lambda n, i: 1, commutative=True,
-                     sympy=lambda sp, a, at: a[0] + a[1])
+                     sympy=lambda sp, a, at: a[0] + a[1], inplace=True, linear="all")
 SUBTRACT = elementwise_op("subtract", "{0} - {1}", np.subtract, lambda n, i: 1 if i == 0 else -1,
-                          sympy=lambda sp, a, at: a[0] - a[1])
+                          sympy=lambda sp, a, at: a[0] - a[1], inplace=True, linear="all")
 MULTIPLY = elementwise_op("multiply", "{0} * {1}", np.multiply, lambda n, i: _in(n, 1 - i),
-                          commutative=True, sympy=lambda sp, a, at: a[0] * a[1])
+                          commutative=True, sympy=lambda sp, a, at: a[0] * a[1], inplace=True,
+                          linear="one")
 DIVIDE = elementwise_op(
     "divide", "{0} / {1}", np.true_divide,
     lambda n, i: reciprocal(_in(n, 1)) if i == 0 else negative(divide(n, _in(n, 1))),
-    sympy=lambda sp, a, at: a[0] / a[1],
+    sympy=lambda sp, a, at: a[0] / a[1], inplace=True, linear="first",
 )
 
 
@@ -205,18 +226,18 @@ def _power_partial(node: Node, i: int) -> Node:
 
 
 POWER = elementwise_op("power", "{0} ** {1}", np.power, _power_partial,
-                       sympy=lambda sp, a, at: a[0] ** a[1])
+                       sympy=lambda sp, a, at: a[0] ** a[1], inplace=True)
 MAXIMUM = elementwise_op(
     "maximum", "np.maximum({0}, {1})", np.maximum,
     lambda n, i: greater_equal(_in(n, 0), _in(n, 1)) if i == 0 else less(_in(n, 0), _in(n, 1)),
     commutative=False, sympy=lambda sp, a, at: sp.Max(a[0], a[1]),
-    doc="Ties send the derivative to the first operand.",
+    doc="Ties send the derivative to the first operand.", inplace=True,
 )
 MINIMUM = elementwise_op(
     "minimum", "np.minimum({0}, {1})", np.minimum,
     lambda n, i: less_equal(_in(n, 0), _in(n, 1)) if i == 0 else greater(_in(n, 0), _in(n, 1)),
     commutative=False, sympy=lambda sp, a, at: sp.Min(a[0], a[1]),
-    doc="Ties send the derivative to the first operand.",
+    doc="Ties send the derivative to the first operand.", inplace=True,
 )
 
 
@@ -251,55 +272,62 @@ def _x(node: Node) -> Node:
 
 
 def _unary(name: str, emit: str, ufunc: np.ufunc, derivative: Callable[[Node], Any] | None,
-           sympy_name: str | None, doc: str = "", zero_derivative: bool = False) -> Op:
+           sympy: str | Callable[..., Any] | None, **rest: Any) -> Op:
+    """An elementwise op of one operand: ``derivative(node)`` is its partial, ``sympy`` the
+    name of the SymPy function of the same meaning or the full reading."""
     return elementwise_op(
         name, emit, ufunc,
         partials=(lambda n, i: derivative(n)) if derivative else None,
-        sympy=(lambda sp, a, at: getattr(sp, sympy_name)(a[0])) if sympy_name else None,
-        zero_derivative=zero_derivative, doc=doc,
+        sympy=(lambda sp, a, at: getattr(sp, sympy)(a[0])) if isinstance(sympy, str) else sympy,
+        **rest,
     )
 
 
+def _reciprocal_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    """"1 / x" is true division: integers give floats."""
+    return inputs[0].shape, np.true_divide.resolve_dtypes(
+        (int, _ufunc_operand(inputs[0]), None))[-1]
+
+
 NEGATIVE = elementwise_op("negative", "-{0}", np.negative, lambda n, i: -1,
-                          sympy=lambda sp, a, at: -a[0])
-RECIPROCAL = _unary("reciprocal", "1 / {0}", np.reciprocal,
-                    lambda n: negative(square(n)), None)
-RECIPROCAL.sympy = lambda sp, a, at: 1 / a[0]
-RECIPROCAL.infer = lambda inputs, attrs: (  # "1 / x" is true division: integers give floats
-    inputs[0].shape, np.true_divide.resolve_dtypes((int, _ufunc_operand(inputs[0]), None))[-1])
-EXP = _unary("exp", "np.exp({0})", np.exp, lambda n: n, "exp")
-LOG = _unary("log", "np.log({0})", np.log, lambda n: reciprocal(_x(n)), "log")
-LOG1P = _unary("log1p", "np.log1p({0})", np.log1p, lambda n: reciprocal(add(1, _x(n))), None)
-LOG1P.sympy = lambda sp, a, at: sp.log(1 + a[0])
-EXPM1 = _unary("expm1", "np.expm1({0})", np.expm1, lambda n: exp(_x(n)), None)
-EXPM1.sympy = lambda sp, a, at: sp.exp(a[0]) - 1
-SQRT = _unary("sqrt", "np.sqrt({0})", np.sqrt, lambda n: divide(0.5, n), "sqrt")
-SQUARE = _unary("square", "np.square({0})", np.square, lambda n: multiply(2, _x(n)), None)
-SQUARE.sympy = lambda sp, a, at: a[0] ** 2
+                          sympy=lambda sp, a, at: -a[0], inplace=True, linear="first")
+RECIPROCAL = _unary("reciprocal", "1 / {0}", np.reciprocal, lambda n: negative(square(n)),
+                    lambda sp, a, at: 1 / a[0], infer=_reciprocal_infer,
+                    inplace="np.divide(1, {0}, out={out})")
+EXP = _unary("exp", "np.exp({0})", np.exp, lambda n: n, "exp", inplace=True)
+LOG = _unary("log", "np.log({0})", np.log, lambda n: reciprocal(_x(n)), "log", inplace=True)
+LOG1P = _unary("log1p", "np.log1p({0})", np.log1p, lambda n: reciprocal(add(1, _x(n))),
+               lambda sp, a, at: sp.log(1 + a[0]), inplace=True)
+EXPM1 = _unary("expm1", "np.expm1({0})", np.expm1, lambda n: exp(_x(n)),
+               lambda sp, a, at: sp.exp(a[0]) - 1, inplace=True)
+SQRT = _unary("sqrt", "np.sqrt({0})", np.sqrt, lambda n: divide(0.5, n), "sqrt", inplace=True)
+SQUARE = _unary("square", "np.square({0})", np.square, lambda n: multiply(2, _x(n)),
+                lambda sp, a, at: a[0] ** 2, inplace=True)
 ABS = _unary("abs", "np.abs({0})", np.absolute, lambda n: sign(_x(n)), "Abs",
-             doc="abs'(0) = 0.")
+             doc="abs'(0) = 0.", inplace=True)
 SIGN = _unary("sign", "np.sign({0})", np.sign, None, "sign", zero_derivative=True)
-SIN = _unary("sin", "np.sin({0})", np.sin, lambda n: cos(_x(n)), "sin")
-COS = _unary("cos", "np.cos({0})", np.cos, lambda n: negative(sin(_x(n))), "cos")
-TAN = _unary("tan", "np.tan({0})", np.tan, lambda n: add(1, square(n)), "tan")
-TANH = _unary("tanh", "np.tanh({0})", np.tanh, lambda n: subtract(1, square(n)), "tanh")
+SIN = _unary("sin", "np.sin({0})", np.sin, lambda n: cos(_x(n)), "sin", inplace=True)
+COS = _unary("cos", "np.cos({0})", np.cos, lambda n: negative(sin(_x(n))), "cos", inplace=True)
+TAN = _unary("tan", "np.tan({0})", np.tan, lambda n: add(1, square(n)), "tan", inplace=True)
+TANH = _unary("tanh", "np.tanh({0})", np.tanh, lambda n: subtract(1, square(n)), "tanh",
+              inplace=True)
 SIGMOID = _unary(
     "sigmoid", "0.5 * np.tanh(0.5 * {0}) + 0.5", np.tanh,
-    lambda n: multiply(n, subtract(1, n)), None,
+    lambda n: multiply(n, subtract(1, n)), lambda sp, a, at: 1 / (1 + sp.exp(-a[0])),
     doc="Logistic function, written through tanh so it neither overflows nor loses precision.",
 )
-SIGMOID.sympy = lambda sp, a, at: 1 / (1 + sp.exp(-a[0]))
-SOFTPLUS = _unary("softplus", "np.logaddexp(0.0, {0})", np.tanh, lambda n: sigmoid(_x(n)), None,
+SOFTPLUS = _unary("softplus", "np.logaddexp(0.0, {0})", np.tanh, lambda n: sigmoid(_x(n)),
+                  lambda sp, a, at: sp.log(1 + sp.exp(a[0])),
                   doc="log(1 + exp(x)) without overflow.")
-SOFTPLUS.sympy = lambda sp, a, at: sp.log(1 + sp.exp(a[0]))
-RELU = _unary("relu", "np.maximum({0}, 0)", np.positive,
-              lambda n: greater(_x(n), 0), None, doc="relu'(0) = 0.")
-RELU.sympy = lambda sp, a, at: sp.Max(a[0], 0)
+RELU = _unary("relu", "np.maximum({0}, 0)", np.positive, lambda n: greater(_x(n), 0),
+              lambda sp, a, at: sp.Max(a[0], 0), doc="relu'(0) = 0.",
+              inplace="np.maximum({0}, 0, out={out})")
 FLOOR = _unary("floor", "np.floor({0})", np.floor, None, "floor", zero_derivative=True)
 STOP_GRADIENT = elementwise_op(
     "stop_gradient", "{0}", np.positive, zero_derivative=True,
     sympy=lambda sp, a, at: a[0],
     doc="The identity whose derivative is declared zero (targets, running statistics).",
+    view=True, linear="first",
 )
 
 
@@ -324,9 +352,9 @@ def _promoting_infer(op_name: str, first_value: int):
 
 
 WHERE = elementwise_op("where", "np.where({0}, {1}, {2})", None, _where_partial,
-                       sympy=lambda sp, a, at: sp.Piecewise((a[1], a[0]), (a[2], True)))
-WHERE.infer = _promoting_infer("where", 1)
-WHERE.extra["sympy_conditions"] = (0,)  # operand 0 stays a SymPy Boolean (no 0/1 reading)
+                       sympy=lambda sp, a, at: sp.Piecewise((a[1], a[0]), (a[2], True)),
+                       infer=_promoting_infer("where", 1),
+                       sympy_conditions=(0,))  # operand 0 stays a SymPy Boolean (no 0/1 reading)
 
 
 def _clip_partial(node: Node, i: int) -> Node:
@@ -337,29 +365,9 @@ def _clip_partial(node: Node, i: int) -> Node:
 
 
 CLIP = elementwise_op("clip", "np.clip({0}, {1}, {2})", None, _clip_partial,
-                      sympy=lambda sp, a, at: sp.Min(sp.Max(a[0], a[1]), a[2]))
-CLIP.infer = _promoting_infer("clip", 0)
-
-
-# --- writing into existing buffers (see graphdl.codegen.inplace) ---------------------------------
-for _op, _ufunc in [
-    (ADD, "add"), (SUBTRACT, "subtract"), (MULTIPLY, "multiply"), (DIVIDE, "divide"),
-    (POWER, "power"), (MAXIMUM, "maximum"), (MINIMUM, "minimum"), (NEGATIVE, "negative"),
-    (RECIPROCAL, None), (EXP, "exp"), (LOG, "log"), (LOG1P, "log1p"), (EXPM1, "expm1"),
-    (SQRT, "sqrt"), (SQUARE, "square"), (ABS, "absolute"), (SIN, "sin"), (COS, "cos"),
-    (TAN, "tan"), (TANH, "tanh"),
-]:
-    _arity = 2 if _op.emit.count("{1}") else 1
-    _args = ", ".join(f"{{{i}}}" for i in range(_arity))
-    _op.inplace = (f"np.{_ufunc}({_args}, out={{out}})" if _ufunc
-                   else "np.divide(1, {0}, out={out})")
-RELU.inplace = "np.maximum({0}, 0, out={out})"
-CLIP.inplace = "np.clip({0}, {1}, {2}, out={out})"
-STOP_GRADIENT.view = True
-
-# --- batching (gd.vmap): operands' ranks aligned after the batch axis, then the op itself -------
-for _op in [v for v in list(globals().values()) if isinstance(v, Op) and v.elementwise]:
-    _op.batch = batching.batch_elementwise
+                      sympy=lambda sp, a, at: sp.Min(sp.Max(a[0], a[1]), a[2]),
+                      infer=_promoting_infer("clip", 0),
+                      inplace="np.clip({0}, {1}, {2}, out={out})")
 
 
 # --- public constructors ---------------------------------------------------------------------
@@ -403,10 +411,3 @@ def where(condition: Any, x: Any, y: Any) -> Node:
 def clip(x: Any, low: Any, high: Any) -> Node:
     """``x`` limited to ``[low, high]``; the derivative passes where ``low <= x <= high``."""
     return apply(CLIP, x, low, high)
-
-
-# How each op is linear (graphdl.rewriting.scaling moves a scalar factor across linear ops):
-# "all" operands scaled together, any "one" operand, or only the "first"
-for _op, _kind in ((ADD, "all"), (SUBTRACT, "all"), (MULTIPLY, "one"), (DIVIDE, "first"),
-                   (NEGATIVE, "first"), (CAST, "first"), (STOP_GRADIENT, "first")):
-    _op.extra["linear"] = _kind

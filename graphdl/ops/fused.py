@@ -94,15 +94,30 @@ def _xent_vjp(node: Node, g: Node) -> list[Node | None]:
     return [apply(SOFTMAX_XENT_GRAD, ew.cast(g, z.dtype), z, idx, **node.attrs), None]
 
 
+def _xent_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """Logits and labels get the batch axis; the cotangent only needs to broadcast to the
+    picked shape, so a batched one is aligned after the batch axis and an unbatched one kept."""
+    g, z, idx = inputs
+    like = next(x for x, b in zip(inputs, batched) if b)
+    z = z if batched[1] else batching.broadcast_batch(z, like)
+    idx = idx if batched[2] else batching.broadcast_batch(idx, like)
+    g = batching.align(g, idx.ndim - 1) if batched[0] else g
+    return apply(SOFTMAX_XENT_GRAD, g, z, idx, axis=node.attrs["axis"] + 1)
+
+
 SOFTMAX_XENT = Op(
     "softmax_xent", _xent_infer, "_rt.softmax_xent({0}, {1}, axis={axis})",
     vjp=_xent_vjp, decompose=_decomposition(decompose_xent),
     doc="-log softmax(z)[idx] along axis, computed stably as logsumexp(z) - z[idx].",
+    batch=batching.batch_axis_attr("axis"),
 )
 SOFTMAX_XENT_GRAD = Op(
     "softmax_xent_grad", _grad_infer, "_rt.softmax_xent_grad({0}, {1}, {2}, axis={axis})",
     decompose=_decomposition(decompose_xent_grad),
     doc="The VJP of softmax_xent: softmax(z) * sum(g) - g at idx.",
+    batch=_xent_grad_batch,
+    dims=1,  # the logits' sizes (graphdl.codegen.dims)
+    linear="first",  # in the cotangent g (graphdl.rewriting.scaling)
 )
 
 
@@ -117,22 +132,6 @@ def softmax_xent_grad(g: Any, logits: Any, indices: Any, axis: int = -1) -> Node
     z, idx = as_node(logits), as_node(indices)
     return apply(SOFTMAX_XENT_GRAD, as_node(g), z, idx,
                  axis=normalize_axis("softmax_xent_grad", axis, z.ndim))
-
-
-# --- batching (gd.vmap): every operand with the batch axis, the axis shifted ----------------------
-def _xent_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    """Logits and labels get the batch axis; the cotangent only needs to broadcast to the
-    picked shape, so a batched one is aligned after the batch axis and an unbatched one kept."""
-    g, z, idx = inputs
-    like = next(x for x, b in zip(inputs, batched) if b)
-    z = z if batched[1] else batching.broadcast_batch(z, like)
-    idx = idx if batched[2] else batching.broadcast_batch(idx, like)
-    g = batching.align(g, idx.ndim - 1) if batched[0] else g
-    return apply(SOFTMAX_XENT_GRAD, g, z, idx, axis=node.attrs["axis"] + 1)
-
-
-SOFTMAX_XENT.batch = batching.batch_axis_attr("axis")
-SOFTMAX_XENT_GRAD.batch = _xent_grad_batch
 
 
 # --- the pair lowered to shared parts (see the module docstring) ---------------------------------
@@ -177,15 +176,27 @@ def decompose_rows_grad(g: Node, e: Node, sums: Node, idx: Node, axis: int) -> N
     return ew.subtract(ew.multiply(ew.divide(e, sums), total), scattered)
 
 
+def _rows_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    g, e, sums, idx = inputs
+    like = next(x for x, b in zip(inputs, batched) if b)
+    e, sums, idx = (x if b else batching.broadcast_batch(x, like)
+                    for x, b in zip((e, sums, idx), batched[1:]))
+    g = batching.align(g, idx.ndim - 1) if batched[0] else g
+    return apply(XENT_ROWS_GRAD, g, e, sums, idx, axis=node.attrs["axis"] + 1)
+
+
 XENT_ROWS = Op(
     "xent_rows", _rows_infer, "_rt.xent_rows({0}, {1}, {2}, axis={axis})",
     decompose=_decomposition(decompose_rows),
     doc="log(sums) - shifted[idx]: softmax_xent from the shifted logits and their exp-sums.",
+    batch=batching.batch_axis_attr("axis"),
 )
 XENT_ROWS_GRAD = Op(
     "xent_rows_grad", _rows_grad_infer, "_rt.xent_rows_grad({0}, {1}, {2}, {3}, axis={axis})",
     decompose=_decomposition(decompose_rows_grad),
     doc="e / sums * sum(g) - g at idx: softmax_xent_grad from exp(shifted) and its sums.",
+    batch=_rows_grad_batch,
+    dims=1, linear="first",  # as softmax_xent_grad
 )
 
 
@@ -207,20 +218,3 @@ def shared_parts(z: Node, axis: int) -> tuple[Node, Node, Node]:
     shifted = ew.subtract(z, reductions.max(z, axis=axis, keepdims=True))
     e = ew.exp(shifted)
     return shifted, e, reductions.sum(e, axis=axis, keepdims=True)
-
-
-def _rows_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    g, e, sums, idx = inputs
-    like = next(x for x, b in zip(inputs, batched) if b)
-    e, sums, idx = (x if b else batching.broadcast_batch(x, like)
-                    for x, b in zip((e, sums, idx), batched[1:]))
-    g = batching.align(g, idx.ndim - 1) if batched[0] else g
-    return apply(XENT_ROWS_GRAD, g, e, sums, idx, axis=node.attrs["axis"] + 1)
-
-
-XENT_ROWS.batch = batching.batch_axis_attr("axis")
-# symbolic sizes (graphdl.codegen.dims): the gradients have the logits' sizes
-SOFTMAX_XENT_GRAD.extra["dims"] = XENT_ROWS_GRAD.extra["dims"] = 1
-XENT_ROWS_GRAD.batch = _rows_grad_batch
-# linear in the cotangent g (graphdl.rewriting.scaling)
-SOFTMAX_XENT_GRAD.extra["linear"] = XENT_ROWS_GRAD.extra["linear"] = "first"

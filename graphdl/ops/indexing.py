@@ -112,135 +112,6 @@ def _sympy_index_adjoint(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) ->
     return out
 
 
-GETITEM = Op("getitem", _getitem_infer, _emit_getitem, jvp=_getitem_jvp, vjp=_getitem_vjp,
-             sympy=lambda sp, a, at: a[0][python_index(at["index"])])
-
-
-def _emit_index_adjoint(args: Sequence[str], attrs: dict[str, Any]) -> str:
-    rendered = render_index(attrs["index"]) or "()"
-    return f"_rt.scatter_basic({args[0]}, {args[1]}, np.s_[{rendered}])"
-
-
-INDEX_ADJOINT = Op(
-    "index_adjoint", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
-    _emit_index_adjoint,
-    jvp=lambda node, t: None if t[0] is None else apply(INDEX_ADJOINT, t[0], node.inputs[1],
-                                                        **node.attrs),
-    vjp=lambda node, g: [apply(GETITEM, g, **node.attrs), None],
-    sympy=_sympy_index_adjoint,
-    doc="Zeros shaped like the indexed operand with the cotangent written at the index.",
-)
-
-
-def getitem(x: Any, index: Any) -> Node:
-    """Basic NumPy indexing; an integer node as the index means ``take`` along axis 0."""
-    x = as_node(x)
-    if isinstance(index, Node):
-        return take(x, index, axis=0)
-    if isinstance(index, tuple) and any(isinstance(e, Node) for e in index):
-        raise TypeError("index: mixing integer nodes with other indices is not supported; use "
-                        "gd.take or gd.take_along_axis")
-    return apply(GETITEM, x, index=_normalize_index(x, index))
-
-
-# --- take ---------------------------------------------------------------------------------------
-def _check_indices(op: str, indices: Node) -> None:
-    if indices.dtype.kind not in "iu":
-        raise DTypeError(f"{op}: indices must be integers, got {indices.label()} of dtype "
-                         f"{indices.dtype}")
-
-
-def _take_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
-    x, indices = inputs
-    _check_indices("take", indices)
-    axis = attrs["axis"]
-    return x.shape[:axis] + indices.shape + x.shape[axis + 1:], x.dtype
-
-
-TAKE = Op(
-    "take", _take_infer, "np.take({0}, {1}, axis={axis})",
-    jvp=lambda node, t: None if t[0] is None else apply(TAKE, t[0], node.inputs[1], **node.attrs),
-    vjp=lambda node, g: [apply(TAKE_ADJOINT, g, *node.inputs, **node.attrs), None],
-)
-TAKE_ADJOINT = Op(
-    "take_adjoint", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
-    "_rt.take_adjoint({0}, {1}, {2}, {axis})",
-    jvp=lambda node, t: None if t[0] is None else apply(TAKE_ADJOINT, t[0], *node.inputs[1:],
-                                                        **node.attrs),
-    vjp=lambda node, g: [apply(TAKE, g, node.inputs[2], **node.attrs), None, None],
-    doc="Adds the cotangent into zeros at the taken indices (repeats accumulate).",
-)
-
-
-def take(x: Any, indices: Any, axis: int = 0) -> Node:
-    """Elements of ``x`` at integer ``indices`` along ``axis``, as ``np.take``."""
-    x, indices = as_node(x), as_node(indices)
-    return apply(TAKE, x, indices, axis=normalize_axis("take", axis, x.ndim))
-
-
-def _take_along_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
-    x, indices = inputs
-    _check_indices("take_along_axis", indices)
-    if indices.ndim != x.ndim:
-        raise ShapeError(f"take_along_axis: indices {indices.label()} {fmt_shape(indices.shape)} "
-                         f"must have the rank of {x.label()} {fmt_shape(x.shape)}")
-    axis = attrs["axis"]
-    out = []
-    for i, (a, b) in enumerate(zip(x.shape, indices.shape)):
-        if i == axis:
-            out.append(b)
-        elif a is not None and b is not None and a != b and 1 not in (a, b):
-            raise ShapeError(f"take_along_axis: {x.label()} {fmt_shape(x.shape)} and indices "
-                             f"{fmt_shape(indices.shape)} differ at axis {i}")
-        else:
-            out.append(b if a in (1, None) and b not in (1,) else a)
-    return tuple(out), x.dtype
-
-
-TAKE_ALONG_AXIS = Op(
-    "take_along_axis", _take_along_infer, "np.take_along_axis({0}, {1}, axis={axis})",
-    jvp=lambda node, t: None if t[0] is None else apply(TAKE_ALONG_AXIS, t[0], node.inputs[1],
-                                                        **node.attrs),
-    vjp=lambda node, g: [apply(TAKE_ALONG_ADJOINT, g, *node.inputs, **node.attrs), None],
-)
-TAKE_ALONG_ADJOINT = Op(
-    "take_along_adjoint", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
-    "_rt.take_along_adjoint({0}, {1}, {2}, {axis})",
-    jvp=lambda node, t: None if t[0] is None else apply(TAKE_ALONG_ADJOINT, t[0],
-                                                        *node.inputs[1:], **node.attrs),
-    vjp=lambda node, g: [apply(TAKE_ALONG_AXIS, g, node.inputs[2], **node.attrs), None, None],
-    doc="Adds the cotangent into zeros at the gathered positions.",
-)
-
-
-def take_along_axis(x: Any, indices: Any, axis: int) -> Node:
-    """``np.take_along_axis``: e.g. the logit of each row's label, ``indices = y[:, None]``."""
-    x, indices = as_node(x), as_node(indices)
-    return apply(TAKE_ALONG_AXIS, x, indices, axis=normalize_axis("take_along_axis", axis, x.ndim))
-
-
-# --- one_hot ------------------------------------------------------------------------------------
-def _one_hot_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
-    _check_indices("one_hot", inputs[0])
-    return inputs[0].shape + (attrs["depth"],), np.dtype(attrs["dtype"])
-
-
-ONE_HOT = Op("one_hot", _one_hot_infer,
-             "np.asarray({0}[..., None] == np.arange({depth}), dtype={dtype})",
-             zero_derivative=True, doc="Integer labels to indicator rows: zero derivative.",
-             sympy=lambda sp, a, at: np.frompyfunc(
-                 lambda label, k: sp.Piecewise((1, sp.Eq(label, k)), (0, True)), 2, 1,
-             )(np.expand_dims(a[0], -1), np.arange(at["depth"])))
-
-
-def one_hot(labels: Any, depth: int, dtype: Any = "float64") -> Node:
-    """Rows of zeros with a one at each label; labels outside [0, depth) give all-zero rows."""
-    return apply(ONE_HOT, labels, depth=int(depth), dtype=np.dtype(dtype).name)
-
-
-GETITEM.view = True  # basic indexing returns a view of the operand
-
-
 # --- batching (gd.vmap) ------------------------------------------------------------------------
 _ALL = ("slice", None, None, None)
 
@@ -285,17 +156,139 @@ def _take_adjoint_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bo
     return apply(TAKE_ADJOINT, g, like, inputs[2], axis=node.attrs["axis"] + 1)
 
 
-GETITEM.batch = lambda node, inputs, batched: apply(
-    GETITEM, inputs[0], index=(_ALL,) + node.attrs["index"])
-INDEX_ADJOINT.batch = lambda node, inputs, batched: apply(
-    INDEX_ADJOINT, *batching.lift(inputs, batched), index=(_ALL,) + node.attrs["index"])
-TAKE.batch = _take_batch
-TAKE_ADJOINT.batch = _take_adjoint_batch
-TAKE_ALONG_AXIS.batch = batching.batch_axis_attr("axis")
-TAKE_ALONG_ADJOINT.batch = batching.batch_axis_attr("axis")
-ONE_HOT.batch = lambda node, inputs, batched: apply(ONE_HOT, inputs[0], **node.attrs)
+GETITEM = Op("getitem", _getitem_infer, _emit_getitem, jvp=_getitem_jvp, vjp=_getitem_vjp,
+             sympy=lambda sp, a, at: a[0][python_index(at["index"])],
+             view=True,  # basic indexing returns a view of the operand
+             batch=lambda node, inputs, batched: apply(
+                 GETITEM, inputs[0], index=(_ALL,) + node.attrs["index"]),
+             linear="first")
 
 
-# linear in the array indexed or scattered (graphdl.rewriting.scaling)
-for _op in (GETITEM, INDEX_ADJOINT, TAKE, TAKE_ADJOINT, TAKE_ALONG_AXIS, TAKE_ALONG_ADJOINT):
-    _op.extra["linear"] = "first"
+def _emit_index_adjoint(args: Sequence[str], attrs: dict[str, Any]) -> str:
+    rendered = render_index(attrs["index"]) or "()"
+    return f"_rt.scatter_basic({args[0]}, {args[1]}, np.s_[{rendered}])"
+
+
+INDEX_ADJOINT = Op(
+    "index_adjoint", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
+    _emit_index_adjoint,
+    jvp=lambda node, t: None if t[0] is None else apply(INDEX_ADJOINT, t[0], node.inputs[1],
+                                                        **node.attrs),
+    vjp=lambda node, g: [apply(GETITEM, g, **node.attrs), None],
+    sympy=_sympy_index_adjoint,
+    doc="Zeros shaped like the indexed operand with the cotangent written at the index.",
+    batch=lambda node, inputs, batched: apply(
+        INDEX_ADJOINT, *batching.lift(inputs, batched), index=(_ALL,) + node.attrs["index"]),
+    linear="first",
+)
+
+
+def getitem(x: Any, index: Any) -> Node:
+    """Basic NumPy indexing; an integer node as the index means ``take`` along axis 0."""
+    x = as_node(x)
+    if isinstance(index, Node):
+        return take(x, index, axis=0)
+    if isinstance(index, tuple) and any(isinstance(e, Node) for e in index):
+        raise TypeError("index: mixing integer nodes with other indices is not supported; use "
+                        "gd.take or gd.take_along_axis")
+    return apply(GETITEM, x, index=_normalize_index(x, index))
+
+
+# --- take ---------------------------------------------------------------------------------------
+def _check_indices(op: str, indices: Node) -> None:
+    if indices.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: indices must be integers, got {indices.label()} of dtype "
+                         f"{indices.dtype}")
+
+
+def _take_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    x, indices = inputs
+    _check_indices("take", indices)
+    axis = attrs["axis"]
+    return x.shape[:axis] + indices.shape + x.shape[axis + 1:], x.dtype
+
+
+TAKE = Op(
+    "take", _take_infer, "np.take({0}, {1}, axis={axis})",
+    jvp=lambda node, t: None if t[0] is None else apply(TAKE, t[0], node.inputs[1], **node.attrs),
+    vjp=lambda node, g: [apply(TAKE_ADJOINT, g, *node.inputs, **node.attrs), None],
+    batch=_take_batch, linear="first",
+)
+TAKE_ADJOINT = Op(
+    "take_adjoint", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
+    "_rt.take_adjoint({0}, {1}, {2}, {axis})",
+    jvp=lambda node, t: None if t[0] is None else apply(TAKE_ADJOINT, t[0], *node.inputs[1:],
+                                                        **node.attrs),
+    vjp=lambda node, g: [apply(TAKE, g, node.inputs[2], **node.attrs), None, None],
+    doc="Adds the cotangent into zeros at the taken indices (repeats accumulate).",
+    batch=_take_adjoint_batch, linear="first",
+)
+
+
+def take(x: Any, indices: Any, axis: int = 0) -> Node:
+    """Elements of ``x`` at integer ``indices`` along ``axis``, as ``np.take``."""
+    x, indices = as_node(x), as_node(indices)
+    return apply(TAKE, x, indices, axis=normalize_axis("take", axis, x.ndim))
+
+
+def _take_along_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    x, indices = inputs
+    _check_indices("take_along_axis", indices)
+    if indices.ndim != x.ndim:
+        raise ShapeError(f"take_along_axis: indices {indices.label()} {fmt_shape(indices.shape)} "
+                         f"must have the rank of {x.label()} {fmt_shape(x.shape)}")
+    axis = attrs["axis"]
+    out = []
+    for i, (a, b) in enumerate(zip(x.shape, indices.shape)):
+        if i == axis:
+            out.append(b)
+        elif a is not None and b is not None and a != b and 1 not in (a, b):
+            raise ShapeError(f"take_along_axis: {x.label()} {fmt_shape(x.shape)} and indices "
+                             f"{fmt_shape(indices.shape)} differ at axis {i}")
+        else:
+            out.append(b if a in (1, None) and b not in (1,) else a)
+    return tuple(out), x.dtype
+
+
+TAKE_ALONG_AXIS = Op(
+    "take_along_axis", _take_along_infer, "np.take_along_axis({0}, {1}, axis={axis})",
+    jvp=lambda node, t: None if t[0] is None else apply(TAKE_ALONG_AXIS, t[0], node.inputs[1],
+                                                        **node.attrs),
+    vjp=lambda node, g: [apply(TAKE_ALONG_ADJOINT, g, *node.inputs, **node.attrs), None],
+    batch=batching.batch_axis_attr("axis"), linear="first",
+)
+TAKE_ALONG_ADJOINT = Op(
+    "take_along_adjoint", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
+    "_rt.take_along_adjoint({0}, {1}, {2}, {axis})",
+    jvp=lambda node, t: None if t[0] is None else apply(TAKE_ALONG_ADJOINT, t[0],
+                                                        *node.inputs[1:], **node.attrs),
+    vjp=lambda node, g: [apply(TAKE_ALONG_AXIS, g, node.inputs[2], **node.attrs), None, None],
+    doc="Adds the cotangent into zeros at the gathered positions.",
+    batch=batching.batch_axis_attr("axis"), linear="first",
+)
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Node:
+    """``np.take_along_axis``: e.g. the logit of each row's label, ``indices = y[:, None]``."""
+    x, indices = as_node(x), as_node(indices)
+    return apply(TAKE_ALONG_AXIS, x, indices, axis=normalize_axis("take_along_axis", axis, x.ndim))
+
+
+# --- one_hot ------------------------------------------------------------------------------------
+def _one_hot_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
+    _check_indices("one_hot", inputs[0])
+    return inputs[0].shape + (attrs["depth"],), np.dtype(attrs["dtype"])
+
+
+ONE_HOT = Op("one_hot", _one_hot_infer,
+             "np.asarray({0}[..., None] == np.arange({depth}), dtype={dtype})",
+             zero_derivative=True, doc="Integer labels to indicator rows: zero derivative.",
+             sympy=lambda sp, a, at: np.frompyfunc(
+                 lambda label, k: sp.Piecewise((1, sp.Eq(label, k)), (0, True)), 2, 1,
+             )(np.expand_dims(a[0], -1), np.arange(at["depth"])),
+             batch=lambda node, inputs, batched: apply(ONE_HOT, inputs[0], **node.attrs))
+
+
+def one_hot(labels: Any, depth: int, dtype: Any = "float64") -> Node:
+    """Rows of zeros with a one at each label; labels outside [0, depth) give all-zero rows."""
+    return apply(ONE_HOT, labels, depth=int(depth), dtype=np.dtype(dtype).name)

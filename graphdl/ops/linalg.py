@@ -129,28 +129,6 @@ def _matmul_dims(node: Node, operands: Sequence[tuple]) -> tuple:
     return (None,) * (node.ndim - 2) + (a[-2], b[-1])
 
 
-MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_vjp,
-            sympy=lambda sp, a, at: np.matmul(a[0], a[1]),
-            doc="Batched matrix product with NumPy's rules for 1-d operands.",
-            extra={"dims": _matmul_dims, "linear": "one"})
-
-
-def matmul(a: Any, b: Any) -> Node:
-    """``a @ b`` as ``np.matmul``."""
-    return apply(MATMUL, a, b)
-
-
-def dot(a: Any, b: Any) -> Node:
-    """``np.dot`` for operands of rank <= 2 (a product of scalars, inner or matrix product)."""
-    a, b = as_node(a), as_node(b)
-    if a.ndim == 0 or b.ndim == 0:
-        return ew.multiply(a, b)
-    if a.ndim > 2 or b.ndim > 2:
-        raise ShapeError("dot: operands of rank > 2 are ambiguous; use matmul or tensordot")
-    return matmul(a, b)
-
-
-# --- batching (gd.vmap) ------------------------------------------------------------------------
 def _matmul_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
     """A batched 1-d operand becomes a stack of row (left) or column (right) matrices, whose
     extra axis is squeezed again at the end; then every batched operand gets size-1 axes after
@@ -170,4 +148,23 @@ def _matmul_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -
     return shape_ops.squeeze(out, tuple(out.ndim + s for s in squeeze)) if squeeze else out
 
 
-MATMUL.batch = _matmul_batch
+MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_vjp,
+            sympy=lambda sp, a, at: np.matmul(a[0], a[1]),
+            doc="Batched matrix product with NumPy's rules for 1-d operands.",
+            dims=_matmul_dims, linear="one",
+            batch=_matmul_batch)
+
+
+def matmul(a: Any, b: Any) -> Node:
+    """``a @ b`` as ``np.matmul``."""
+    return apply(MATMUL, a, b)
+
+
+def dot(a: Any, b: Any) -> Node:
+    """``np.dot`` for operands of rank <= 2 (a product of scalars, inner or matrix product)."""
+    a, b = as_node(a), as_node(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return ew.multiply(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        raise ShapeError("dot: operands of rank > 2 are ambiguous; use matmul or tensordot")
+    return matmul(a, b)

@@ -176,46 +176,12 @@ def _sympy_reduction(combine: Any):
     return lambda sp, args, attrs: reduce_symbolic(args[0], attrs, lambda xs: combine(sp, xs))
 
 
-SUM = Op("sum", _reduce_infer("sum_like"), _emit_reduction("np.add.reduce"), jvp=_sum_jvp,
-         vjp=_sum_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs)))
-def _emit_mean(args: Sequence[str], attrs: dict[str, Any]) -> str:
-    """A sum divided by a count: a third of ``np.mean``'s call overhead at small sizes.
-
-    (Integer sums accumulate in int64, as ``np.sum`` does; the division makes them float64.)
-    """
-    x = args[0]
-    if not x.isidentifier():  # a literal: no .size to ask
-        return _emit_reduction("np.mean")(args, attrs)
-    axis = attrs["axis"]
-    count = f"{x}.size" if axis is None else " * ".join(f"{x}.shape[{a}]" for a in axis)
-    total = _emit_reduction("np.add.reduce")(args, attrs)
-    return f"{total} / {count if axis is None or len(axis) == 1 else f'({count})'}"
-
-
-MEAN = Op("mean", _reduce_infer("mean"), _emit_mean, vjp=_mean_vjp,
-          sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs) / len(xs)))
-MEAN.jvp = _sum_jvp
-MAX = Op("max", _reduce_infer("same"), _emit_reduction("np.maximum.reduce"), jvp=_chooser_jvp,
-         vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Max(*xs)),
-         doc="Ties split the derivative equally.")
-MIN = Op("min", _reduce_infer("same"), _emit_reduction("np.minimum.reduce"), jvp=_chooser_jvp,
-         vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Min(*xs)),
-         doc="Ties split the derivative equally.")
-PROD = Op("prod", _reduce_infer("sum_like"), _emit_reduction("np.multiply.reduce"), jvp=_prod_jvp,
-          vjp=_prod_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Mul(*xs)),
-          doc="Its derivative is the product of the other elements, exact at zeros too.")
-ARGMAX = Op("argmax", _reduce_infer("index"), _emit_reduction("np.argmax"),
-            zero_derivative=True, doc="An index: zero derivative.")
-ARGMIN = Op("argmin", _reduce_infer("index"), _emit_reduction("np.argmin"),
-            zero_derivative=True, doc="An index: zero derivative.")
-
-
 def _reduction_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
     """Reduce the same axes, shifted past the batch axis. argmax/argmin over all axes index the
     flattened entry, so each entry is flattened first."""
     (x,) = inputs
     axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
-    if node.op in (ARGMAX, ARGMIN) and axis is None:
+    if node.op.zero_derivative and axis is None:  # argmax, argmin
         flat = shape_ops.reshape(x, _batched_flat_shape(x, node))
         out = apply(node.op, flat, axis=(1,), keepdims=False)
         return shape_ops.expand_dims(out, tuple(range(1, x.ndim))) if keepdims else out
@@ -233,13 +199,74 @@ def _batched_flat_shape(x: Node, node: Node) -> tuple[int, int]:
     return (-1, entry)
 
 
+def _reduced_dims(node: Node, operands: Sequence[tuple]) -> tuple:
+    """Symbolic sizes (`graphdl.codegen.dims`): the kept axes keep their operand's sizes."""
+    x = operands[0]
+    axes = range(len(x)) if node.attrs["axis"] is None else node.attrs["axis"]
+    keep = node.attrs["keepdims"]
+    return tuple(1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes)
+
+
+def reduction_op(name: str, kind: str, emit: Any, **rules: Any) -> Op:
+    """Define a reduction over the attributes ``axis`` (a sorted tuple or None) and ``keepdims``.
+
+    ``kind`` sets the dtype rule: ``"sum_like"`` (NumPy's accumulator dtype), ``"mean"``,
+    ``"index"`` (int64) or ``"same"``. Batching shifts the axes past the batch axis and unknown
+    sizes flow through the kept axes; ``rules`` are the remaining `Op` fields (derivative rules,
+    sympy, doc, linear).
+    """
+    return Op(name, _reduce_infer(kind), emit, batch=_reduction_batch, dims=_reduced_dims,
+              **rules)
+
+
+SUM = reduction_op("sum", "sum_like", _emit_reduction("np.add.reduce"), jvp=_sum_jvp,
+                   vjp=_sum_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs)),
+                   linear="first")
+
+
+def _emit_mean(args: Sequence[str], attrs: dict[str, Any]) -> str:
+    """A sum divided by a count: a third of ``np.mean``'s call overhead at small sizes.
+
+    (Integer sums accumulate in int64, as ``np.sum`` does; the division makes them float64.)
+    """
+    x = args[0]
+    if not x.isidentifier():  # a literal: no .size to ask
+        return _emit_reduction("np.mean")(args, attrs)
+    axis = attrs["axis"]
+    count = f"{x}.size" if axis is None else " * ".join(f"{x}.shape[{a}]" for a in axis)
+    total = _emit_reduction("np.add.reduce")(args, attrs)
+    return f"{total} / {count if axis is None or len(axis) == 1 else f'({count})'}"
+
+
+MEAN = reduction_op("mean", "mean", _emit_mean, jvp=_sum_jvp, vjp=_mean_vjp,
+                    sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs) / len(xs)),
+                    linear="first")
+MAX = reduction_op("max", "same", _emit_reduction("np.maximum.reduce"), jvp=_chooser_jvp,
+                   vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Max(*xs)),
+                   doc="Ties split the derivative equally.")
+MIN = reduction_op("min", "same", _emit_reduction("np.minimum.reduce"), jvp=_chooser_jvp,
+                   vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Min(*xs)),
+                   doc="Ties split the derivative equally.")
+PROD = reduction_op("prod", "sum_like", _emit_reduction("np.multiply.reduce"), jvp=_prod_jvp,
+                    vjp=_prod_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Mul(*xs)),
+                    doc="Its derivative is the product of the other elements, exact at zeros "
+                        "too.")
+ARGMAX = reduction_op("argmax", "index", _emit_reduction("np.argmax"), zero_derivative=True,
+                      doc="An index: zero derivative.")
+ARGMIN = reduction_op("argmin", "index", _emit_reduction("np.argmin"), zero_derivative=True,
+                      doc="An index: zero derivative.")
+
+
 def _emit_axis_size(args: Sequence[str], attrs: dict[str, Any]) -> str:
     # ``.shape[a]`` (a Python int) is ~50x cheaper than ``np.size(x, a)`` at small sizes
     return " * ".join(f"{args[0]}.shape[{a}]" for a in attrs["axis"]) or "1"
 
 
 AXIS_SIZE = Op("axis_size", lambda inputs, attrs: ((), np.dtype("int64")), _emit_axis_size,
-               zero_derivative=True, doc="The number of elements along some axes, at run time.")
+               zero_derivative=True, doc="The number of elements along some axes, at run time.",
+               batch=lambda node, inputs, batched: apply(  # the same for every entry: unbatched
+                   AXIS_SIZE, inputs[0],
+                   axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1)))
 
 
 def _reduction(op: Op):
@@ -281,10 +308,23 @@ def _sum_to_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
     return None if tangents[0] is None else apply(SUM_TO, tangents[0], node.inputs[1])
 
 
+def _sum_to_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """Both operands with the batch axis; the term's extra leading axes (which sum_to would
+    take from the front, batch axis included) are summed first, after the batch axis."""
+    term, reference = batching.lift(inputs, batched)
+    lead = term.ndim - reference.ndim
+    if lead > 0:
+        term = apply(SUM, term, axis=tuple(range(1, 1 + lead)), keepdims=False)
+    return apply(SUM_TO, term, reference)
+
+
 SUM_TO = Op("sum_to", _sum_to_infer, "_rt.sum_to({0}, np.shape({1}))", jvp=_sum_to_jvp,
             vjp=_sum_to_vjp,
             doc="Sum a broadcast value back to the run-time shape of a reference; used where "
-                "unknown sizes keep the reduction axes from being known when the graph is built.")
+                "unknown sizes keep the reduction axes from being known when the graph is built.",
+            # it returns its operand itself when no axis needs summing, but usually sums into a
+            # new array: it may alias (buffer reuse) and still counts as allocating (schedule)
+            view=True, allocates=True, batch=_sum_to_batch, linear="first")
 
 
 def unbroadcast(term: Node, operand: Node, siblings: Sequence[Node]) -> Node:
@@ -321,37 +361,3 @@ def _may_broadcast(operand: Node, siblings: Sequence[Node], axis: int) -> bool:
         if other.shape[-from_end] != 1:
             return True
     return False
-
-
-SUM_TO.view = True  # returns its operand itself when no axis needs summing
-
-
-def _sum_to_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    """Both operands with the batch axis; the term's extra leading axes (which sum_to would
-    take from the front, batch axis included) are summed first, after the batch axis."""
-    term, reference = batching.lift(inputs, batched)
-    lead = term.ndim - reference.ndim
-    if lead > 0:
-        term = apply(SUM, term, axis=tuple(range(1, 1 + lead)), keepdims=False)
-    return apply(SUM_TO, term, reference)
-
-
-def _reduced_dims(node: Node, operands: Sequence[tuple]) -> tuple:
-    """Symbolic sizes (`graphdl.codegen.dims`): the kept axes keep their operand's sizes."""
-    x = operands[0]
-    axes = range(len(x)) if node.attrs["axis"] is None else node.attrs["axis"]
-    keep = node.attrs["keepdims"]
-    return tuple(1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes)
-
-
-for _op in (SUM, MEAN, MAX, MIN, PROD, ARGMAX, ARGMIN):
-    _op.batch = _reduction_batch
-    _op.extra["dims"] = _reduced_dims
-SUM_TO.batch = _sum_to_batch
-AXIS_SIZE.batch = lambda node, inputs, batched: apply(  # the same for every entry: unbatched
-    AXIS_SIZE, inputs[0], axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1))
-
-
-# linear in the summed operand (graphdl.rewriting.scaling)
-for _op in (SUM, MEAN, SUM_TO):
-    _op.extra["linear"] = "first"

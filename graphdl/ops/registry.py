@@ -8,14 +8,20 @@ An op definition gives, side by side,
 - ``vjp(node, cotangent) -> list[Node | None]``: reverse-mode rule, one entry per input;
 - ``inplace``: optionally, the same computation written into an existing buffer ``{out}``, and
   ``view``: whether the result may share memory with the first operand (both used by
-  `graphdl.codegen.inplace` to reuse buffers safely);
+  `graphdl.codegen.inplace` to reuse buffers safely); ``allocates``: whether the op makes a new
+  array (the scheduler's memory model, `graphdl.rewriting.schedule`; defaults to ``not view``);
 - ``sympy``: how the op reads in SymPy (a function ``(sympy_module, args, attrs) -> expr``);
   elementwise ops get one SymPy expression per operand, other ops get NumPy object arrays of
   SymPy expressions and return one (`graphdl.symbolic` does the broadcasting and the walking);
+  ``sympy_conditions``: operands that stay SymPy Booleans (``where``'s condition);
 - ``batch(node, inputs, batched) -> Node``: the batching rule used by `graphdl.autodiff.vmap`
   (``inputs`` are the node's operands in the batched graph, ``batched[i]`` says whether operand i
   carries a leading batch axis); it returns the node computing ``node`` for every batch entry at
-  once, with a leading batch axis (or without one when the value cannot vary along the batch).
+  once, with a leading batch axis (or without one when the value cannot vary along the batch);
+- ``dims``: how unknown sizes flow (`graphdl.codegen.dims`): an operand index whose sizes the
+  result has, or a function ``(node, operand_sizes) -> sizes``;
+- ``linear``: how the op is linear (`graphdl.rewriting.scaling`): ``"all"`` operands scaled
+  together, any ``"one"`` operand, or only the ``"first"``.
 
 Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/vjp: the chain rule,
 broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`. An op may
@@ -23,8 +29,9 @@ instead (or for one of the two rules) give ``decompose(node) -> Node``, the same
 ``node.inputs`` with plain ops: the sweeps in `graphdl.autodiff` differentiate through it wherever
 the op has no ``jvp`` or ``vjp`` of its own (the fused cross-entropy ops of `graphdl.ops.fused`).
 
-``extra`` holds facts that one pass or backend needs: ``extra["dims"]`` how unknown sizes flow
-(`graphdl.codegen.dims`), ``extra["linear"]`` how the op is linear (`graphdl.rewriting.scaling`).
+An `Op` is frozen: everything about it is given in the one constructor call (family factories
+such as `graphdl.ops.elementwise.elementwise_op` fill the formulaic fields), and assigning a field
+afterwards raises ``dataclasses.FrozenInstanceError``.
 
 Ops whose derivative is zero almost everywhere (comparisons, sign, argmax, casts to integers) set
 ``zero_derivative=True``; ops that cannot be differentiated set neither rule, and differentiating
@@ -34,7 +41,7 @@ through them raises an error naming the op.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +55,7 @@ InferRule = Callable[[Sequence[Node], dict[str, Any]], tuple[tuple, np.dtype]]
 EmitRule = Callable[[Sequence[str], dict[str, Any]], str]
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Op:
     name: str
     infer: InferRule
@@ -61,13 +68,21 @@ class Op:
     commutative: bool = False
     zero_derivative: bool = False
     doc: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
     inplace: str | None = None  # template writing the result into ``{out}`` (buffer reuse)
     view: bool = False  # the result may share memory with the first operand
+    allocates: bool | None = None  # makes a new array (memory model); None: ``not view``
     batch: Callable[..., Node] | None = None  # batching rule (vmap); see the module docstring
     decompose: Callable[[Node], Node] | None = None  # the value as plain ops, for derivatives
+    dims: int | Callable[..., tuple] | None = None  # how unknown sizes flow (codegen.dims)
+    linear: str | None = None  # "all", "one" or "first" (rewriting.scaling)
+    sympy_conditions: tuple[int, ...] = ()  # operands read as SymPy Booleans
 
     def __post_init__(self) -> None:
+        if self.allocates is None:
+            object.__setattr__(self, "allocates", not self.view)  # frozen: the one derived field
+        if self.linear not in (None, "all", "one", "first"):
+            raise ValueError(f"op {self.name!r}: linear must be 'all', 'one' or 'first', "
+                             f"got {self.linear!r}")
         if self.name in REGISTRY:
             raise ValueError(f"op {self.name!r} is defined twice")
         REGISTRY[self.name] = self

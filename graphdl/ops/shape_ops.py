@@ -28,6 +28,59 @@ def _same_op(node: Node, tangents: list[Node | None]) -> Node | None:
     return apply(node.op, tangents[0], *node.inputs[1:], **node.attrs)
 
 
+def move_op(name: str, infer: Any, emit: Any, **rules: Any) -> Op:
+    """Define an op that moves elements without arithmetic (reshape, transpose, broadcasts):
+    NumPy returns a view of the first operand (so buffer reuse never writes into it and it
+    allocates nothing), the op is linear in that operand and, unless ``rules`` say otherwise,
+    its tangent is the op applied to the operand's tangent."""
+    rules.setdefault("jvp", _same_op)
+    return Op(name, infer, emit, view=True, linear="first", **rules)
+
+
+# --- batching (gd.vmap): the same move with the batch axis kept in front ----------------------
+def _reshape_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """Prepend the batch size to the target (as -1 when the entry's shape is fully known)."""
+    (x,) = inputs
+    if None not in node.shape:
+        return apply(RESHAPE, x, shape=(-1,) + node.shape)
+    if x.shape[0] is None:
+        raise NotImplementedError(f"vmap: reshape {node.label()} to {fmt_shape(node.shape)} "
+                                  "needs a static batch size (reshape takes one -1)")
+    return apply(RESHAPE, x, shape=(x.shape[0],) + tuple(node.attrs["shape"]))
+
+
+def _broadcast_to_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    x = batching.align(inputs[0], node.ndim)
+    if x.shape[0] is not None:
+        return apply(BROADCAST_TO, x, shape=(x.shape[0],) + node.attrs["shape"])
+    from graphdl.ops import elementwise as ew
+    from graphdl.ops.leaves import constant
+
+    return ew.add(x, constant(np.zeros(node.attrs["shape"], dtype=x.dtype)))  # unknown batch
+
+
+def _broadcast_like_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    """The reference gets the batch axis (np.broadcast_to takes its whole run-time shape)."""
+    x, reference = inputs
+    if not batched[1]:
+        reference = batching.broadcast_batch(reference, x)
+    if batched[0]:
+        x = batching.align(x, node.ndim)
+    return apply(BROADCAST_LIKE, x, reference)
+
+
+def _shifted(key: str):
+    def rule(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+        return apply(node.op, inputs[0], **{**node.attrs, key: batching.shift_axes(
+            node.attrs[key], inputs[0].ndim - 1)})
+
+    return rule
+
+
+def _expand_dims_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    return apply(EXPAND_DIMS, inputs[0], axis=batching.shift_axes(node.attrs["axis"], 0))
+
+
 # --- reshape ------------------------------------------------------------------------------------
 def _reshape_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
     (x,) = inputs
@@ -56,17 +109,19 @@ def _reshape_vjp(node: Node, g: Node) -> list[Node | None]:
     return [reshape_like(g, node.inputs[0])]
 
 
-RESHAPE = Op("reshape", _reshape_infer, "np.reshape({0}, {shape})", jvp=_same_op,
-             vjp=_reshape_vjp, sympy=lambda sp, a, at: np.reshape(a[0], at["shape"]))
+RESHAPE = move_op("reshape", _reshape_infer, "np.reshape({0}, {shape})", vjp=_reshape_vjp,
+                  sympy=lambda sp, a, at: np.reshape(a[0], at["shape"]), batch=_reshape_batch)
 
 
 def _reshape_like_vjp(node: Node, g: Node) -> list[Node | None]:
     return [reshape_like(g, node.inputs[0]), None]
 
 
-RESHAPE_LIKE = Op("reshape_like", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
-                  "np.reshape({0}, np.shape({1}))", jvp=_same_op, vjp=_reshape_like_vjp,
-                  doc="Reshape to the run-time shape of a reference node.")
+RESHAPE_LIKE = move_op("reshape_like", lambda inputs, attrs: (inputs[1].shape, inputs[0].dtype),
+                       "np.reshape({0}, np.shape({1}))", vjp=_reshape_like_vjp,
+                       doc="Reshape to the run-time shape of a reference node.",
+                       batch=lambda node, inputs, batched: apply(
+                           RESHAPE_LIKE, *batching.lift(inputs, batched)))
 
 
 def reshape(x: Any, shape: Sequence[int] | int) -> Node:
@@ -108,9 +163,12 @@ def _transpose_vjp(node: Node, g: Node) -> list[Node | None]:
     return [transpose(g, tuple(int(a) for a in np.argsort(node.attrs["axes"])))]
 
 
-TRANSPOSE = Op("transpose", _transpose_infer, _emit_transpose, jvp=_same_op, vjp=_transpose_vjp,
-               sympy=lambda sp, a, at: np.transpose(a[0], at["axes"]),
-               extra={"dims": lambda node, sizes: tuple(sizes[0][a] for a in node.attrs["axes"])})
+TRANSPOSE = move_op(
+    "transpose", _transpose_infer, _emit_transpose, vjp=_transpose_vjp,
+    sympy=lambda sp, a, at: np.transpose(a[0], at["axes"]),
+    dims=lambda node, sizes: tuple(sizes[0][a] for a in node.attrs["axes"]),
+    batch=lambda node, inputs, batched: apply(
+        TRANSPOSE, inputs[0], axes=(0,) + batching.shift_axes(node.attrs["axes"], 0)))
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
@@ -147,12 +205,13 @@ def _squeeze_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
     return tuple(d for i, d in enumerate(x.shape) if i not in attrs["axis"]), x.dtype
 
 
-EXPAND_DIMS = Op("expand_dims", _expand_infer, "np.expand_dims({0}, {axis})", jvp=_same_op,
-                 vjp=lambda node, g: [squeeze(g, node.attrs["axis"])],
-                 sympy=lambda sp, a, at: np.expand_dims(a[0], at["axis"]))
-SQUEEZE = Op("squeeze", _squeeze_infer, "np.squeeze({0}, {axis})", jvp=_same_op,
-             vjp=lambda node, g: [expand_dims(g, node.attrs["axis"])],
-             sympy=lambda sp, a, at: np.squeeze(a[0], at["axis"]))
+EXPAND_DIMS = move_op("expand_dims", _expand_infer, "np.expand_dims({0}, {axis})",
+                      vjp=lambda node, g: [squeeze(g, node.attrs["axis"])],
+                      sympy=lambda sp, a, at: np.expand_dims(a[0], at["axis"]),
+                      batch=_expand_dims_batch)
+SQUEEZE = move_op("squeeze", _squeeze_infer, "np.squeeze({0}, {axis})",
+                  vjp=lambda node, g: [expand_dims(g, node.attrs["axis"])],
+                  sympy=lambda sp, a, at: np.squeeze(a[0], at["axis"]), batch=_shifted("axis"))
 
 
 def expand_dims(x: Any, axis: int | Sequence[int]) -> Node:
@@ -190,15 +249,16 @@ def _broadcast_vjp(node: Node, g: Node) -> list[Node | None]:
     return [reductions.unbroadcast(g, x, [x, node])] + [None] * (len(node.inputs) - 1)
 
 
-BROADCAST_TO = Op("broadcast_to", _broadcast_to_infer, "np.broadcast_to({0}, {shape})",
-                  jvp=_same_op, vjp=_broadcast_vjp,
-                  sympy=lambda sp, a, at: np.broadcast_to(a[0], at["shape"]))
-BROADCAST_LIKE = Op(
+BROADCAST_TO = move_op("broadcast_to", _broadcast_to_infer, "np.broadcast_to({0}, {shape})",
+                       vjp=_broadcast_vjp,
+                       sympy=lambda sp, a, at: np.broadcast_to(a[0], at["shape"]),
+                       batch=_broadcast_to_batch)
+BROADCAST_LIKE = move_op(
     "broadcast_like",
     lambda inputs, attrs: (broadcast_shapes("broadcast_like", [n.shape for n in inputs],
                                             [n.label() for n in inputs]), inputs[0].dtype),
-    "np.broadcast_to({0}, np.shape({1}))", jvp=_same_op, vjp=_broadcast_vjp,
-    doc="Broadcast to the run-time shape of a reference node.",
+    "np.broadcast_to({0}, np.shape({1}))", vjp=_broadcast_vjp,
+    doc="Broadcast to the run-time shape of a reference node.", batch=_broadcast_like_batch,
 )
 
 
@@ -267,22 +327,6 @@ def _concat_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
     return apply(CONCATENATE, *filled, axis=node.attrs["axis"])
 
 
-CONCATENATE = Op("concatenate", _concat_infer,
-                 lambda args, attrs: f"np.concatenate([{', '.join(args)}], axis={attrs['axis']})",
-                 jvp=_concat_jvp, vjp=_concat_vjp,
-                 sympy=lambda sp, a, at: np.concatenate(a, axis=at["axis"]))
-CONCAT_PIECE = Op(
-    "concat_piece",
-    lambda inputs, attrs: (inputs[1 + attrs["index"]].shape, inputs[0].dtype),
-    lambda args, attrs: (f"_rt.concat_piece({args[0]}, {attrs['axis']}, {attrs['index']}, "
-                         f"[{', '.join(args[1:])}])"),
-    jvp=lambda node, t: None if t[0] is None else apply(CONCAT_PIECE, t[0], *node.inputs[1:],
-                                                        **node.attrs),
-    vjp=lambda node, g: [None] * len(node.inputs),  # replaced below (needs zeros elsewhere)
-    doc="The part of a concatenation's cotangent that belongs to one operand.",
-)
-
-
 def _concat_piece_vjp(node: Node, g: Node) -> list[Node | None]:
     parts = node.inputs[1:]
     filled = [g if i == node.attrs["index"] else zeros_like(p, g.dtype) for i, p in
@@ -290,7 +334,22 @@ def _concat_piece_vjp(node: Node, g: Node) -> list[Node | None]:
     return [apply(CONCATENATE, *filled, axis=node.attrs["axis"])] + [None] * len(parts)
 
 
-CONCAT_PIECE.vjp = _concat_piece_vjp
+CONCATENATE = Op("concatenate", _concat_infer,
+                 lambda args, attrs: f"np.concatenate([{', '.join(args)}], axis={attrs['axis']})",
+                 jvp=_concat_jvp, vjp=_concat_vjp,
+                 sympy=lambda sp, a, at: np.concatenate(a, axis=at["axis"]),
+                 batch=batching.batch_axis_attr("axis"),
+                 linear="all")  # linear when all parts scale (graphdl.rewriting.scaling)
+CONCAT_PIECE = move_op(
+    "concat_piece",
+    lambda inputs, attrs: (inputs[1 + attrs["index"]].shape, inputs[0].dtype),
+    lambda args, attrs: (f"_rt.concat_piece({args[0]}, {attrs['axis']}, {attrs['index']}, "
+                         f"[{', '.join(args[1:])}])"),  # a slice of the cotangent: a view
+    jvp=lambda node, t: None if t[0] is None else apply(CONCAT_PIECE, t[0], *node.inputs[1:],
+                                                        **node.attrs),
+    vjp=_concat_piece_vjp, batch=batching.batch_axis_attr("axis"),
+    doc="The part of a concatenation's cotangent that belongs to one operand.",
+)
 
 
 def concatenate(xs: Sequence[Any], axis: int = 0) -> Node:
@@ -315,7 +374,8 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Node:
 # --- zeros ----------------------------------------------------------------------------------------
 ZEROS_LIKE = Op("zeros_like", lambda inputs, attrs: (inputs[0].shape, np.dtype(attrs["dtype"])),
                 "np.zeros(np.shape({0}), dtype={dtype})", zero_derivative=True,
-                doc="Zeros shaped like a reference at run time (materialized only when needed).")
+                doc="Zeros shaped like a reference at run time (materialized only when needed).",
+                batch=lambda node, inputs, batched: apply(ZEROS_LIKE, inputs[0], **node.attrs))
 
 
 def zeros_like(x: Node, dtype: Any = None) -> Node:
@@ -325,73 +385,3 @@ def zeros_like(x: Node, dtype: Any = None) -> Node:
     if None not in x.shape:
         return constant(np.zeros(x.shape, dtype=dtype))
     return apply(ZEROS_LIKE, x, dtype=dtype.name)
-
-
-for _view_op in (RESHAPE, RESHAPE_LIKE, TRANSPOSE, EXPAND_DIMS, SQUEEZE, BROADCAST_TO,
-                 BROADCAST_LIKE, CONCAT_PIECE):
-    _view_op.view = True  # NumPy returns views: their buffers are never written into
-
-
-# --- batching (gd.vmap): the same move with the batch axis kept in front ----------------------
-def _reshape_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    """Prepend the batch size to the target (as -1 when the entry's shape is fully known)."""
-    (x,) = inputs
-    if None not in node.shape:
-        return apply(RESHAPE, x, shape=(-1,) + node.shape)
-    if x.shape[0] is None:
-        raise NotImplementedError(f"vmap: reshape {node.label()} to {fmt_shape(node.shape)} "
-                                  "needs a static batch size (reshape takes one -1)")
-    return apply(RESHAPE, x, shape=(x.shape[0],) + tuple(node.attrs["shape"]))
-
-
-def _broadcast_to_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    x = batching.align(inputs[0], node.ndim)
-    if x.shape[0] is not None:
-        return apply(BROADCAST_TO, x, shape=(x.shape[0],) + node.attrs["shape"])
-    from graphdl.ops import elementwise as ew
-    from graphdl.ops.leaves import constant
-
-    return ew.add(x, constant(np.zeros(node.attrs["shape"], dtype=x.dtype)))  # unknown batch
-
-
-def _broadcast_like_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    """The reference gets the batch axis (np.broadcast_to takes its whole run-time shape)."""
-    x, reference = inputs
-    if not batched[1]:
-        reference = batching.broadcast_batch(reference, x)
-    if batched[0]:
-        x = batching.align(x, node.ndim)
-    return apply(BROADCAST_LIKE, x, reference)
-
-
-def _shifted(key: str):
-    def rule(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-        return apply(node.op, inputs[0], **{**node.attrs, key: batching.shift_axes(
-            node.attrs[key], inputs[0].ndim - 1)})
-
-    return rule
-
-
-def _expand_dims_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    return apply(EXPAND_DIMS, inputs[0], axis=batching.shift_axes(node.attrs["axis"], 0))
-
-
-RESHAPE.batch = _reshape_batch
-RESHAPE_LIKE.batch = lambda node, inputs, batched: apply(RESHAPE_LIKE,
-                                                         *batching.lift(inputs, batched))
-TRANSPOSE.batch = lambda node, inputs, batched: apply(
-    TRANSPOSE, inputs[0], axes=(0,) + batching.shift_axes(node.attrs["axes"], 0))
-EXPAND_DIMS.batch = _expand_dims_batch
-SQUEEZE.batch = _shifted("axis")
-BROADCAST_TO.batch = _broadcast_to_batch
-BROADCAST_LIKE.batch = _broadcast_like_batch
-CONCATENATE.batch = batching.batch_axis_attr("axis")
-CONCAT_PIECE.batch = batching.batch_axis_attr("axis")
-ZEROS_LIKE.batch = lambda node, inputs, batched: apply(ZEROS_LIKE, inputs[0], **node.attrs)
-
-
-# linear in the array they move (graphdl.rewriting.scaling); concatenate when all parts scale
-for _op in (RESHAPE, RESHAPE_LIKE, TRANSPOSE, EXPAND_DIMS, SQUEEZE, BROADCAST_TO, BROADCAST_LIKE,
-            CONCAT_PIECE):
-    _op.extra["linear"] = "first"
-CONCATENATE.extra["linear"] = "all"

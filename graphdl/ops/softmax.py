@@ -86,12 +86,13 @@ def _sympy_log_softmax(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> n
     return args[0] - _sympy_log(sp, sums)
 
 
+# batching shifts the axis past the batch axis; dims=0: the operand's sizes (codegen.dims)
 SOFTMAX = Op("softmax", _same_shape_infer("softmax"), "_rt.softmax({0}, axis={axis})",
-             jvp=_softmax_jvp, vjp=_softmax_vjp, sympy=_sympy_softmax)
+             jvp=_softmax_jvp, vjp=_softmax_vjp, sympy=_sympy_softmax,
+             batch=batching.batch_axis_attr("axis"), dims=0)
 LOG_SOFTMAX = Op("log_softmax", _same_shape_infer("log_softmax"),
                  "_rt.log_softmax({0}, axis={axis})", jvp=_log_softmax_jvp, vjp=_log_softmax_vjp,
-                 sympy=_sympy_log_softmax)
-SOFTMAX.extra["dims"] = LOG_SOFTMAX.extra["dims"] = 0  # the operand's sizes (codegen.dims)
+                 sympy=_sympy_log_softmax, batch=batching.batch_axis_attr("axis"), dims=0)
 
 
 def _lse_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
@@ -127,9 +128,16 @@ def _emit_lse(args: Sequence[str], attrs: dict[str, Any]) -> str:
     return f"_rt.logsumexp({args[0]}, axis={attrs['axis']!r}, keepdims={attrs['keepdims']})"
 
 
+def _lse_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
+    x = inputs[0]
+    return apply(LOGSUMEXP, x, axis=batching.shift_axes(node.attrs["axis"], x.ndim - 1),
+                 keepdims=node.attrs["keepdims"])
+
+
 LOGSUMEXP = Op("logsumexp", _lse_infer, _emit_lse, jvp=_lse_jvp, vjp=_lse_vjp,
                sympy=lambda sp, a, at: _sympy_log(
-                   sp, _sympy_exp_sums(sp, a[0], at["axis"], at["keepdims"])[1]))
+                   sp, _sympy_exp_sums(sp, a[0], at["axis"], at["keepdims"])[1]),
+               batch=_lse_batch)
 
 
 def softmax(x: Any, axis: int = -1) -> Node:
@@ -149,15 +157,3 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = 
     x = as_node(x)
     axes = None if axis is None else normalize_axes("logsumexp", axis, x.ndim)
     return apply(LOGSUMEXP, x, axis=axes, keepdims=bool(keepdims))
-
-
-# --- batching (gd.vmap): the axis shifted past the batch axis ---------------------------------
-def _lse_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
-    x = inputs[0]
-    return apply(LOGSUMEXP, x, axis=batching.shift_axes(node.attrs["axis"], x.ndim - 1),
-                 keepdims=node.attrs["keepdims"])
-
-
-SOFTMAX.batch = batching.batch_axis_attr("axis")
-LOG_SOFTMAX.batch = batching.batch_axis_attr("axis")
-LOGSUMEXP.batch = _lse_batch

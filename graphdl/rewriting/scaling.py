@@ -7,12 +7,12 @@ at once and the per-parameter multiplications disappear. Hand-written NumPy does
 (``g *= lr`` per parameter); a graph compiler can prove it is exact up to rounding.
 
 The rewrite, for a scalar constant ``c``: find a node ``T`` such that every path from ``T`` to
-the outputs goes through linear ops (each op says how it is linear, in ``Op.extra["linear"]``)
+the outputs goes through linear ops (each op says how it is linear, in ``Op.linear``)
 and ends in an *exit* ``c * X``. Then ``T -> c * T`` and each exit ``c * X -> X`` give the same
 values. ``T`` is chosen 0-d, so the new multiplication costs nothing. A loss summing several
 means (multi-task learning) has one seed per term: they are scaled together.
 
-Linearity kinds (``Op.extra["linear"]``): ``"all"`` — linear when every operand is scaled
+Linearity kinds (``Op.linear``): ``"all"`` — linear when every operand is scaled
 (``a + b``); ``"one"`` — linear in whichever single operand is scaled (``a * b``, ``a @ b``);
 ``"first"`` — linear in operand 0 only, the others must not be scaled (``sum``, ``a / b``,
 ``reshape``, the adjoints of indexing). Ops without the key stop the rewrite.
@@ -126,7 +126,7 @@ def _cone(tops: list[Node], exits: dict[Node, tuple[Node, Node]],
             return None, "hard"
         linear = _linear(node, cone)
         if not linear:
-            partly = node.op.extra.get("linear") == "all" and node.dtype.kind == "f"
+            partly = node.op.linear == "all" and node.dtype.kind == "f"
             return None, "partial" if partly else "hard"
         cone.add(node)
         for user in consumers.get(node, ()):
@@ -141,7 +141,7 @@ def _cone(tops: list[Node], exits: dict[Node, tuple[Node, Node]],
 
 
 def _linear(node: Node, cone: set[Node]) -> bool:
-    kind = node.op.extra.get("linear")
+    kind = node.op.linear
     if kind is None or node.dtype.kind != "f":
         return False
     scaled = [x in cone for x in node.inputs]

@@ -7,9 +7,10 @@ one output before starting the next and can keep a big array alive across a whol
 that frees the most bytes net of what it allocates, breaking ties by the depth-first order (so
 where memory does not care, the code reads in the order it was written).
 
-The memory model: a computed node allocates ``size * itemsize`` bytes, views (transpose,
-reshape, basic indexing, broadcasts, expand_dims/squeeze) allocate nothing but keep their base
-alive, inputs and constants are free, outputs live to the end, and an unknown size counts as
+The memory model: a computed node allocates ``size * itemsize`` bytes, views (ops declaring
+``allocates=False``: transpose, reshapes, basic indexing, broadcasts, expand_dims/squeeze,
+concat_piece, stop_gradient) allocate nothing but keep their base alive, inputs and constants are
+free, outputs live to the end, and an unknown size counts as
 `UNKNOWN_SIZE` elements. Scores only grow as consumers run, so a heap with re-pushed entries keeps
 the whole schedule O(E log V).
 """
@@ -25,14 +26,12 @@ from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 from graphdl.rewriting.rewriter import topological
 
 UNKNOWN_SIZE = 1024  # elements assumed for a size known only at call time
-VIEWS = {"transpose", "reshape", "getitem", "broadcast_to", "broadcast_like", "expand_dims",
-         "squeeze", "stop_gradient"}
 _FREE = (INPUT, SHARED, CONSTANT)
 
 
 def nbytes(node: Node) -> int:
     """Bytes a node's value takes (0 for views, inputs and constants)."""
-    if node.op in _FREE or node.op.name in VIEWS:
+    if node.op in _FREE or not node.op.allocates:
         return 0
     n = node.dtype.itemsize
     for d in node.shape:
@@ -63,7 +62,7 @@ class _Memory(NamedTuple):
         size: list[int] = []
         for i, node in enumerate(order):
             inputs = node.inputs
-            view = node.op.name in VIEWS
+            view = not node.op.allocates
             size.append(0 if view else nbytes(node))
             if not inputs:
                 owner.append(i)
@@ -208,7 +207,7 @@ def _views_just_in_time(order: list[Node]) -> list[Node]:
     """The same order with each view moved to just before its first reader. A view costs no
     memory either way (its base is alive until its last reader anyway), and the code reads better
     with ``W.T`` next to the product that uses it."""
-    if not any(node.inputs and node.op.name in VIEWS for node in order):
+    if not any(node.inputs and not node.op.allocates for node in order):
         return order
     deferred: set[Node] = set()
     result: list[Node] = []
@@ -221,7 +220,7 @@ def _views_just_in_time(order: list[Node]) -> list[Node]:
         result.append(node)
 
     for node in order:
-        if node.inputs and node.op.name in VIEWS:
+        if node.inputs and not node.op.allocates:
             deferred.add(node)
         else:
             place(node)

@@ -174,7 +174,7 @@ def _apply_rule(sp: Any, node: Node, args: list[Any], elementwise: bool) -> Any:
     if op.sympy is None:
         raise SymbolicError(f"to_sympy: op {op.name} has no SymPy form (node {node.label()}, "
                             f"created at {node.origin})")
-    conditions = op.extra.get("sympy_conditions", ())
+    conditions = op.sympy_conditions
     if node.dtype.kind != "b":
         args = [_as_number(sp, a, elementwise) if p.dtype.kind == "b" and i not in conditions
                 else a for i, (p, a) in enumerate(zip(node.inputs, args))]

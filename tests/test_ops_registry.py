@@ -1,0 +1,84 @@
+"""Ops are declared whole (issue 14): one constructor call, frozen afterwards, and the facts other
+layers need (views for the scheduler, batching, ...) read from the op object, never from a list
+of op names."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import graphdl as gd
+from graphdl.ops import indexing, reductions, shape_ops
+from graphdl.ops.elementwise import elementwise_op
+from graphdl.ops.registry import REGISTRY, Op, apply
+from graphdl.rewriting.schedule import nbytes, schedule
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_op_is_frozen(name: str) -> None:
+    op = REGISTRY[name]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        op.batch = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        op.view = not op.view
+
+
+def test_allocates_defaults_to_not_view_and_linear_is_checked() -> None:
+    try:
+        copy = Op("test_copy", infer=lambda i, a: (i[0].shape, i[0].dtype), emit="{0}.copy()")
+        alias = Op("test_alias", infer=lambda i, a: (i[0].shape, i[0].dtype), emit="{0}",
+                   view=True)
+        assert copy.allocates is True and alias.allocates is False
+        with pytest.raises(ValueError, match="linear must be 'all', 'one' or 'first', got 'two'"):
+            Op("test_bad_linear", infer=copy.infer, emit="{0}", linear="two")
+    finally:
+        for name in ("test_copy", "test_alias", "test_bad_linear"):
+            REGISTRY.pop(name, None)
+
+
+def test_the_scheduler_reads_views_from_the_ops() -> None:
+    """The memory model's views are the ops declaring ``allocates=False``. Decided per op:
+    reshape_like and concat_piece return NumPy views (free, as reshape is); sum_to may return
+    its operand but usually sums into a new array, so it counts as allocating."""
+    x = gd.matrix("x", (4, 3))  # 96 bytes
+    ref = gd.vector("ref", 12)
+    like = apply(shape_ops.RESHAPE_LIKE, x, ref)
+    piece = apply(shape_ops.CONCAT_PIECE, x, x, x, axis=0, index=1)
+    summed = apply(reductions.SUM_TO, x, gd.vector("r", 3))
+    assert (nbytes(like), nbytes(piece), nbytes(summed)) == (0, 0, 24)
+    assert nbytes(gd.reshape(x, (12,))) == 0 and nbytes(gd.exp(x)) == 96
+    views = {op.name for op in REGISTRY.values() if not op.allocates}
+    assert {"reshape", "reshape_like", "transpose", "getitem", "broadcast_to", "broadcast_like",
+            "expand_dims", "squeeze", "stop_gradient", "concat_piece"} == views
+    assert indexing.GETITEM.view and reductions.SUM_TO.view and reductions.SUM_TO.allocates
+    # a view is scheduled just before its first reader, whatever op it is
+    y = gd.exp(x)
+    order = schedule([gd.sum(apply(shape_ops.RESHAPE_LIKE, y, ref)) + gd.sum(gd.log(x))])
+    names = [n.op.name for n in order if n.inputs]
+    assert names.index("reshape_like") == names.index("sum") - 1
+
+
+def test_an_elementwise_op_defined_outside_the_library_batches() -> None:
+    """The factory fills the batching rule: a new op works under vmap at once (it used to get
+    its rule only if defined inside graphdl/ops/elementwise.py)."""
+    cube = elementwise_op("test_cube", "{0} ** 3", np.positive,
+                          partials=lambda node, i: 3 * gd.square(node.inputs[0]),
+                          sympy=lambda sp, a, at: a[0] ** 3, inplace=None)
+    try:
+        x = gd.vector("x", 2)
+        xs = gd.matrix("xs", (3, 2))
+        out = gd.vmap(apply(cube, x), {x: xs})
+        values = np.arange(6.0).reshape(3, 2)
+        np.testing.assert_allclose(gd.function([xs], out)(values), values ** 3)
+        assert cube.batch is not None and cube.inplace is None
+    finally:
+        del REGISTRY["test_cube"]
+
+
+def test_inplace_true_writes_with_the_ufunc() -> None:
+    assert gd.ops.elementwise.ADD.inplace == "np.add({0}, {1}, out={out})"
+    assert gd.ops.elementwise.ABS.inplace == "np.absolute({0}, out={out})"
+    assert gd.ops.elementwise.DIVIDE.inplace == "np.divide({0}, {1}, out={out})"
+    assert gd.ops.elementwise.SIGMOID.inplace is None  # its ufunc only gives the dtype rule
