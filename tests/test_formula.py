@@ -1,6 +1,6 @@
-"""The one formula language (`graphdl.ops.formula`) of ``graphdl trace``, ``graphdl compare``,
-``gd.trace`` and ``gd.compare`` (issues 14 and 15): every function it offers works in every
-command, its bounds, and the command line's one-line errors."""
+"""The one formula language (`graphdl.ops.formula`) of ``graphdl trace``, ``compare``, ``demo``
+and ``render --formula``, ``gd.trace`` and ``gd.compare`` (issues 14 and 15): every function it
+offers works in every command, its bounds, and the command line's one-line errors."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_a_new_op_with_a_sympy_form_joins_the_language():
 
 
 @pytest.mark.parametrize("name", sorted(functions()))
-def test_every_function_works_in_trace_and_compare(name, capsys):
+def test_every_function_works_in_every_command(name, capsys, tmp_path):
     text = formula_for(name)
     point = point_for(text)
     expected = central_differences(text, point)
@@ -130,6 +130,13 @@ def test_every_function_works_in_trace_and_compare(name, capsys):
     data = json.loads(capsys.readouterr().out)
     by_name = dict(zip(data["wrt"], data["grad_at_graphdl"]))
     np.testing.assert_allclose([by_name[n] for n in point], expected, rtol=1e-6, atol=1e-8)
+    assert cli(["demo", text, "--at", *at]) == 0
+    shown = dict(re.findall(r"^  df/d(\w+) +=\s+(\S+)$", capsys.readouterr().out, re.M))
+    np.testing.assert_allclose([float(shown[n]) for n in point], expected, rtol=1e-5, atol=1e-6)
+    drawing = tmp_path / "f.dot"
+    assert cli(["render", "--formula", text, "-o", str(drawing), "--grad"]) == 0
+    op = functions()[name].op.name
+    assert re.search(rf'\[label="{op} (f64|bool)\[\]"', drawing.read_text()), op  # its node
 
 
 def test_aliases_and_constants_mean_the_same_in_both_commands(capsys):
@@ -153,8 +160,8 @@ def test_aliases_and_constants_mean_the_same_in_both_commands(capsys):
 
 def test_the_formula_builds_the_graph_python_would():
     x, y, z = (gd.scalar(n) for n in "xyz")
-    out = parse_formula("abs(x) + max(x, y) + ln(z) + sqrt(x)/2 + x*2**-1 + where(less(x, y), z, 1)",
-                        {"x": x, "y": y, "z": z})
+    text = "abs(x) + max(x, y) + ln(z) + sqrt(x)/2 + x*2**-1 + where(less(x, y), z, 1)"
+    out = parse_formula(text, {"x": x, "y": y, "z": z})
     sx, sy, sz = (sp.Symbol(n, real=True) for n in "xyz")
     assert gd.to_sympy(out) == (sp.Abs(sx) + sp.Max(sx, sy) + sp.log(sz) + sp.sqrt(sx) / 2
                                 + sx / 2 + sp.Piecewise((sz, sx < sy), (1, True)))

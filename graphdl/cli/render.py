@@ -25,7 +25,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Draw the graph defined by a model script: the variable `outputs` (a node "
                     "or a list of nodes), or a function `graph()` returning it, or the variable "
                     "or function named after a colon (model.py:loss).")
-    parser.add_argument("model", metavar="MODEL.py[:NAME]")
+    parser.add_argument("model", metavar="MODEL.py[:NAME]", nargs="?")
+    parser.add_argument("--formula", metavar="TEXT",
+                        help="draw a formula instead of a model script, read in graphdl's "
+                             'formula language as by trace and compare ("log(x1) + x1*x2 - '
+                             'sin(x2)"); its inputs are scalars')
     parser.add_argument("-o", "--output", required=True,
                         help="file to write; the extension picks the format (.svg .png .pdf .dot)")
     parser.add_argument("--grad", action="store_true",
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     import graphdl as gd
 
     try:
-        graph, namespace = load_graph(args.model)
+        graph, namespace = load_source(args.model, args.formula)
     except ModelError as exc:
         print(f"graphdl render: {exc}", file=sys.stderr)
         return 2
@@ -141,9 +145,27 @@ def run(args: argparse.Namespace) -> int:
         path = gd.render(graph, args.output, wrt=wrt, optimized=args.optimized,
                          compare=args.compare, collapse=collapse, max_nodes=args.max_nodes,
                          rankdir=args.rankdir, legend=not args.no_legend,
-                         title=split_spec(args.model)[0].name)
+                         title=args.formula or split_spec(args.model)[0].name)
     except (gd.GraphError, ValueError) as exc:
         print(f"graphdl render: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def load_source(model: str | None, formula: str | None) -> tuple[Any, dict[str, Any]]:
+    """The graph to draw: a model script's (`load_graph`), or a formula's (`graphdl.ops.formula`,
+    over scalar inputs)."""
+    from graphdl.ops.formula import FormulaError, parse_formula
+
+    if formula is None:
+        if not model:
+            raise ModelError("give a model script (MODEL.py[:NAME]) or --formula TEXT")
+        return load_graph(model)
+    if model:
+        raise ModelError(f"give a model script or --formula, not both ({model!r} and "
+                         f"{formula!r})")
+    try:
+        return parse_formula(formula), {}
+    except FormulaError as exc:
+        raise ModelError(str(exc)) from exc
