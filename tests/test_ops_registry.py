@@ -82,3 +82,45 @@ def test_inplace_true_writes_with_the_ufunc() -> None:
     assert gd.ops.elementwise.ABS.inplace == "np.absolute({0}, out={out})"
     assert gd.ops.elementwise.DIVIDE.inplace == "np.divide({0}, {1}, out={out})"
     assert gd.ops.elementwise.SIGMOID.inplace is None  # its ufunc only gives the dtype rule
+
+
+def test_notation_is_the_ops_own() -> None:
+    """Traces and drawings read ``Op.notation``; no table keyed by op name in viz."""
+    from graphdl.viz import formulas
+
+    assert not hasattr(formulas, "FORMS")
+    x, y = gd.scalar("x"), gd.scalar("y")
+    assert formulas.primal_formula(gd.log(x), ["v_0"]) == "ln v_0"
+    assert formulas.tangent_formula(x * y, ["ẋ", "ẏ"], ["x", "y"], "v") == "ẋ × y + ẏ × x"
+    m = gd.matmul(gd.matrix("A", (2, 2)), gd.matrix("B", (2, 2)))
+    assert gd.ops.linalg.MATMUL.notation.bilinear
+    assert formulas.tangent_formula(m, ["Ȧ", "Ḃ"], ["A", "B"], "v") == "Ȧ @ B + A @ Ḃ"
+
+
+def test_value_commutative_ops_merge_in_cse() -> None:
+    """CSE reads ``Op.commutative`` alone (it kept its own list of names before)."""
+    from graphdl.rewriting.cse import node_key
+
+    a, b = gd.vector("a", 2), gd.vector("b", 2)
+    for build in (gd.maximum, gd.minimum, gd.equal, gd.not_equal, gd.add):
+        assert node_key(build(a, b), (a, b)) == node_key(build(b, a), (b, a)), build.__name__
+    assert node_key(gd.subtract(a, b), (a, b)) != node_key(gd.subtract(b, a), (b, a))
+
+
+def test_numba_lowerings_are_registered_against_ops_and_refusals_name_the_op() -> None:
+    pytest.importorskip("numba")
+    from graphdl.codegen import numba_lowerings  # noqa: F401  (registers the lowerings)
+    from graphdl.codegen.numba_backend import LOWERINGS, NumbaLoweringError
+
+    assert all(isinstance(op, Op) for op in LOWERINGS)
+    assert reductions.SUM in LOWERINGS and shape_ops.RESHAPE in LOWERINGS
+    helper = Op("test_rt_helper", infer=lambda i, a: (i[0].shape, i[0].dtype),
+                emit="_rt.softmax({0}, axis=-1)")
+    try:
+        x = gd.vector("x", 3)
+        with pytest.raises(NumbaLoweringError,
+                           match=r"backend='numba' cannot compile test_rt_helper node "
+                                 r"test_rt_helper#\d+ .*no lowering for it"):
+            gd.function([x], apply(helper, x), backend="numba")
+    finally:
+        del REGISTRY["test_rt_helper"]

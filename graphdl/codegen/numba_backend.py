@@ -6,7 +6,8 @@ arithmetic, is most of its time. Compiled to one kernel a call is one dispatch. 
 the NumPy emitter's (same schedule, names, buffer reuse and comments; `emitter.Dialect` is the
 hook), except that single-use elementwise chains are inlined into one statement, which numba
 compiles into one loop (`emitter.plan_fusion`); each op's right-hand side may differ, and those
-differences live here, keyed by op name, like PyTensor's ``numba_funcify`` dispatch: an op's
+differences live here, registered against the `Op` object (``@lowers(OP)``), like PyTensor's
+``numba_funcify`` dispatch: an op's
 own definition stays the reference NumPy, and a backend that cannot run it says so here rather
 than in every op module.
 
@@ -43,6 +44,10 @@ import numpy as np
 from graphdl.codegen.emitter import literal
 from graphdl.errors import GraphError
 from graphdl.ir.node import Node
+from graphdl.ops import elementwise as ew
+from graphdl.ops import indexing, shape_ops
+from graphdl.ops.leaves import CONSTANT
+from graphdl.ops.registry import Op
 
 INSTALL_HINT = "pip install graphdl[numba]"
 
@@ -105,13 +110,15 @@ def np_type(dtype: np.dtype) -> str:
 
 
 Lowering = Callable[[Node, list[str], dict[str, Any], str], str]
-LOWERINGS: dict[str, Lowering] = {}  # op name -> right-hand side of the op's statement
+LOWERINGS: dict[Op, Lowering] = {}  # op -> right-hand side of the op's statement
 
 
-def lowers(*names: str) -> Callable[[Lowering], Lowering]:
+def lowers(*ops: Op) -> Callable[[Lowering], Lowering]:
+    """Register ``fn`` as the numba lowering of ``ops`` (`Op` objects, never names)."""
+
     def register(fn: Lowering) -> Lowering:
-        for name in names:
-            LOWERINGS[name] = fn
+        for op in ops:
+            LOWERINGS[op] = fn
         return fn
 
     return register
@@ -119,7 +126,7 @@ def lowers(*names: str) -> Callable[[Lowering], Lowering]:
 
 # --- elementwise: 0-d operands cast to the dtype the op computes in ----------------------------
 def _weak(node: Node) -> bool:
-    return node.op.name == "constant" and bool(node.attrs.get("weak"))
+    return node.op is CONSTANT and bool(node.attrs.get("weak"))
 
 
 def operands(node: Node, args: Sequence[str]) -> list[str]:
@@ -130,40 +137,40 @@ def operands(node: Node, args: Sequence[str]) -> list[str]:
         target = np.result_type(*strong) if strong else None
     if target is None or target.kind not in "iuf":
         return list(args)
-    first = 1 if node.op.name == "where" else 0  # where's condition stays boolean
+    first = 1 if node.op is ew.WHERE else 0  # where's condition stays boolean
     return [f"{np_type(target)}({a})" if i >= first and p.ndim == 0 and p.dtype != target else a
             for i, (p, a) in enumerate(zip(node.inputs, args))]
 
 
 _ELEMENTWISE_TEMPLATES = {  # templates with literals in them, the literals typed
-    "reciprocal": "{t}(1) / {0}",
-    "sigmoid": "{t}(0.5) * np.tanh({t}(0.5) * {0}) + {t}(0.5)",
-    "softplus": "np.logaddexp({t}(0), {0})",
-    "relu": "np.maximum({0}, {t}(0))",
+    ew.RECIPROCAL: "{t}(1) / {0}",
+    ew.SIGMOID: "{t}(0.5) * np.tanh({t}(0.5) * {0}) + {t}(0.5)",
+    ew.SOFTPLUS: "np.logaddexp({t}(0), {0})",
+    ew.RELU: "np.maximum({0}, {t}(0))",
 }
-_INTO_TEMPLATES = {"reciprocal": "np.divide({t}(1), {0}, {out})",
-                   "relu": "np.maximum({0}, {t}(0), {out})"}
+_INTO_TEMPLATES = {ew.RECIPROCAL: "np.divide({t}(1), {0}, {out})",
+                   ew.RELU: "np.maximum({0}, {t}(0), {out})"}
 
 
 def elementwise(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     cast = operands(node, args)
-    name, t = node.op.name, np_type(node.dtype)
-    if name == "cast":
+    op, t = node.op, np_type(node.dtype)
+    if op is ew.CAST:
         return f"{t}({args[0]})" if node.inputs[0].ndim == 0 else f"{args[0]}.astype({t})"
-    if name in _ELEMENTWISE_TEMPLATES:
-        return _ELEMENTWISE_TEMPLATES[name].format(*cast, t=t)
-    if node.ndim == 0 and name == "where":  # np.where of scalars gives a 0-d array
+    if op in _ELEMENTWISE_TEMPLATES:
+        return _ELEMENTWISE_TEMPLATES[op].format(*cast, t=t)
+    if node.ndim == 0 and op is ew.WHERE:  # np.where of scalars gives a 0-d array
         return f"({cast[1]} if {cast[0]} else {cast[2]})"
-    if node.ndim == 0 and name == "clip":
+    if node.ndim == 0 and op is ew.CLIP:
         return f"np.minimum(np.maximum({cast[0]}, {cast[1]}), {cast[2]})"
     return node.op.emit_expr(cast, attrs)
 
 
 def elementwise_into(node: Node, args: list[str], out: str) -> str:
     cast = operands(node, args)
-    name = node.op.name
-    if name in _INTO_TEMPLATES:
-        return _INTO_TEMPLATES[name].format(*cast, t=np_type(node.dtype), out=out)
+    template = _INTO_TEMPLATES.get(node.op)
+    if template is not None:
+        return template.format(*cast, t=np_type(node.dtype), out=out)
     return node.op.inplace.replace(", out={out})", ", {out})").format(*cast, out=out)
 
 
@@ -198,7 +205,7 @@ class NumbaDialect:
         return literal(value)
 
     def expression(self, node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-        lowering = LOWERINGS.get(node.op.name)
+        lowering = LOWERINGS.get(node.op)
         if lowering is not None:
             return lowering(node, args, attrs, var)
         if node.op.elementwise:
@@ -282,13 +289,13 @@ def needs_boundscheck(emitted: Any) -> bool:
     784-512-512-10 Adam step (no such index) 4%; slices clip, and the `_nb` helpers check the
     indices they are given themselves."""
     for node in emitted.line_nodes.values():
-        name = node.op.name
-        if name == "take":
+        op = node.op
+        if op is indexing.TAKE:
             return True
-        if name in ("getitem", "index_adjoint") and any(
+        if op in (indexing.GETITEM, indexing.INDEX_ADJOINT) and any(
                 not isinstance(e, (str, tuple)) for e in node.attrs["index"]):
             return True  # entries are "newaxis", ("slice", start, stop, step) or numbers
-        if name == "squeeze" and any(node.inputs[0].shape[a] is None
+        if op is shape_ops.SQUEEZE and any(node.inputs[0].shape[a] is None
                                      for a in node.attrs["axis"]):
             return True
     return False

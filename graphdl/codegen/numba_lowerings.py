@@ -1,4 +1,4 @@
-"""Per-op lowerings of the numba backend (`graphdl.codegen.numba_backend`), keyed by op name.
+"""Per-op lowerings of the numba backend (`graphdl.codegen.numba_backend`), keyed by the `Op`.
 
 Each returns the right-hand side of the op's statement in a numba kernel, given the node, its
 operands' code, its attributes and the statement's variable. Ops with axes (reductions, the
@@ -16,6 +16,11 @@ import numpy as np
 
 from graphdl.codegen.numba_backend import LOWERINGS, Lowering, lowers, np_type, unsupported
 from graphdl.ir.node import Node
+from graphdl.ops import fused, linalg
+from graphdl.ops import indexing as ix
+from graphdl.ops import reductions as red
+from graphdl.ops import shape_ops as shp
+from graphdl.ops import softmax as sm
 
 
 # --- the (rows, k) layout the kernels work on --------------------------------------------------
@@ -97,11 +102,11 @@ def _reduction(kind: str) -> Lowering:
     return lower
 
 
-for _kind in ("sum", "max", "min", "prod", "argmax", "argmin", "logsumexp"):
-    LOWERINGS[_kind] = _reduction(_kind)
+for _op in (red.SUM, red.MAX, red.MIN, red.PROD, red.ARGMAX, red.ARGMIN, sm.LOGSUMEXP):
+    LOWERINGS[_op] = _reduction(_op.name)  # the kernels are named after the reduction
 
 
-@lowers("mean")
+@lowers(red.MEAN)
 def _mean(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     x, t = node.inputs[0], np_type(node.dtype)
     if x.ndim == 0:
@@ -110,7 +115,7 @@ def _mean(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     return f"{reduce_expr(node, args[0], 'sum')} / {t}({_product(args[0], axes)})"
 
 
-@lowers("sum_to")
+@lowers(red.SUM_TO)
 def _sum_to(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     x, ref = node.inputs
     if ref.ndim == 0:
@@ -130,12 +135,12 @@ def _float(node: Node, i: int, a: str, dtype: np.dtype) -> str:
     return a if node.inputs[i].dtype == dtype else f"{a}.astype({np_type(dtype)})"
 
 
-@lowers("softmax", "log_softmax")
+@lowers(sm.SOFTMAX, sm.LOG_SOFTMAX)
 def _softmax(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     x, axis = _float(node, 0, args[0], node.dtype), attrs["axis"]
     perm, inverse = _perm(node.ndim, axis)
     moved = x if axis == node.ndim - 1 else f"np.transpose({x}, {tuple(perm)})"
-    out = f"_nb.{node.op.name}_last({moved})"
+    out = f"_nb.{'softmax' if node.op is sm.SOFTMAX else 'log_softmax'}_last({moved})"
     return out if axis == node.ndim - 1 else f"np.transpose({out}, {tuple(inverse)})"
 
 
@@ -161,14 +166,14 @@ def _cotangent_rows(node: Node, g: Node, a: str, idx: str, axis: int) -> str:
     return as_rows(spread, ndim, axis, k=f"{idx}.shape[{axis}]")
 
 
-@lowers("softmax_xent")
+@lowers(fused.SOFTMAX_XENT)
 def _softmax_xent(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     (z, idx), axis, ndim = args, attrs["axis"], node.ndim
     core = f"_nb.softmax_xent_rows({as_rows(z, ndim, axis)}, {as_rows(idx, ndim, axis)})"
     return from_rows(core, _sizes(idx, ndim), axis)
 
 
-@lowers("softmax_xent_grad")
+@lowers(fused.SOFTMAX_XENT_GRAD)
 def _softmax_xent_grad(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     (g, z, idx), axis, ndim = args, attrs["axis"], node.ndim
     rows = [_cotangent_rows(node, node.inputs[0], g, idx, axis), as_rows(z, ndim, axis),
@@ -176,13 +181,13 @@ def _softmax_xent_grad(node: Node, args: list[str], attrs: dict[str, Any], var: 
     return from_rows(f"_nb.softmax_xent_grad_rows({', '.join(rows)})", _sizes(z, ndim), axis)
 
 
-@lowers("xent_rows")
+@lowers(fused.XENT_ROWS)
 def _xent_rows(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     shifted, sums, idx = args
     return f"np.log({sums}) - {_picked(node, shifted, idx, attrs['axis'])}"
 
 
-@lowers("xent_rows_grad")
+@lowers(fused.XENT_ROWS_GRAD)
 def _xent_rows_grad(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     (g, e, sums, idx), axis, ndim = args, attrs["axis"], node.ndim
     rows = [_cotangent_rows(node, node.inputs[0], g, idx, axis), as_rows(e, ndim, axis),
@@ -191,12 +196,12 @@ def _xent_rows_grad(node: Node, args: list[str], attrs: dict[str, Any], var: str
 
 
 # --- gathers and their adjoints ---------------------------------------------------------------
-@lowers("take_along_axis")
+@lowers(ix.TAKE_ALONG_AXIS)
 def _take_along(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     return _picked(node, args[0], args[1], attrs["axis"])
 
 
-@lowers("take_along_adjoint")
+@lowers(ix.TAKE_ALONG_ADJOINT)
 def _take_along_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     (g, like, idx), axis, ndim = args, attrs["axis"], node.ndim
     core = (f"_nb.take_along_adjoint_rows({as_rows(g, ndim, axis)}, {like}.shape[{axis}], "
@@ -204,14 +209,14 @@ def _take_along_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var:
     return from_rows(core, _sizes(like, ndim), axis)
 
 
-@lowers("take")
+@lowers(ix.TAKE)
 def _take(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     if node.inputs[1].ndim > 1:
         raise unsupported(node, "numba takes one 1-d index array per indexing")
     return f"{args[0]}[{':, ' * attrs['axis']}{args[1]}]"
 
 
-@lowers("take_adjoint")
+@lowers(ix.TAKE_ADJOINT)
 def _take_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     (g, like, idx), axis, ndim = args, attrs["axis"], node.ndim
     if node.inputs[2].ndim != 1:
@@ -225,7 +230,7 @@ def _take_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str) 
     return out if axis == 0 else f"np.transpose({out}, {inverse})"
 
 
-@lowers("one_hot")
+@lowers(ix.ONE_HOT)
 def _one_hot(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     labels, t = args[0], np_type(node.dtype)
     if node.inputs[0].ndim == 0:
@@ -233,7 +238,7 @@ def _one_hot(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> st
     return f"({labels}[..., None] == np.arange({attrs['depth']})).astype({t})"
 
 
-@lowers("getitem")
+@lowers(ix.GETITEM)
 def _getitem(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     if node.inputs[0].ndim == 0:
         if node.ndim == 0:
@@ -242,7 +247,7 @@ def _getitem(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> st
     return node.op.emit_expr(args, attrs)
 
 
-@lowers("index_adjoint")
+@lowers(ix.INDEX_ADJOINT)
 def _index_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     from graphdl.ops.indexing import render_index
 
@@ -251,7 +256,7 @@ def _index_adjoint(node: Node, args: list[str], attrs: dict[str, Any], var: str)
     return f"np.zeros({like}.shape, {np_type(node.dtype)}); {var}[{index}] = {g}"
 
 
-@lowers("matmul")
+@lowers(linalg.MATMUL)
 def _matmul(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     a, b = node.inputs
     if a.ndim > 2 or b.ndim > 2 or a.ndim == 0 or b.ndim == 0:
@@ -267,9 +272,9 @@ def _full(node: Node, shape: str, value: str) -> str:
     return f"np.full({shape}, {value}, {np_type(node.dtype)})"
 
 
-@lowers("reshape", "reshape_like")
+@lowers(shp.RESHAPE, shp.RESHAPE_LIKE)
 def _reshape(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    shape = repr(tuple(attrs["shape"])) if node.op.name == "reshape" else f"{args[1]}.shape"
+    shape = repr(tuple(attrs["shape"])) if node.op is shp.RESHAPE else f"{args[1]}.shape"
     if node.inputs[0].ndim == 0:
         return args[0] if node.ndim == 0 else _full(node, shape, args[0])
     if node.ndim == 0:
@@ -277,12 +282,12 @@ def _reshape(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> st
     return f"np.ascontiguousarray({args[0]}).reshape({shape})"
 
 
-@lowers("transpose")
+@lowers(shp.TRANSPOSE)
 def _transpose(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     return args[0] if node.ndim == 0 else node.op.emit_expr(args, attrs)
 
 
-@lowers("expand_dims")
+@lowers(shp.EXPAND_DIMS)
 def _expand_dims(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     if node.inputs[0].ndim == 0:
         return _full(node, repr((1,) * node.ndim), args[0])
@@ -290,16 +295,16 @@ def _expand_dims(node: Node, args: list[str], attrs: dict[str, Any], var: str) -
     return f"{args[0]}[{index}]"
 
 
-@lowers("squeeze")
+@lowers(shp.SQUEEZE)
 def _squeeze(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     x = node.inputs[0]
     index = ", ".join("0" if i in attrs["axis"] else ":" for i in range(x.ndim))
     return f"{args[0]}[{index}]"
 
 
-@lowers("broadcast_to", "broadcast_like")
+@lowers(shp.BROADCAST_TO, shp.BROADCAST_LIKE)
 def _broadcast(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
-    shape = repr(tuple(attrs["shape"])) if node.op.name == "broadcast_to" else f"{args[1]}.shape"
+    shape = repr(tuple(attrs["shape"])) if node.op is shp.BROADCAST_TO else f"{args[1]}.shape"
     if node.ndim == 0:
         return args[0]
     if node.inputs[0].ndim == 0:
@@ -307,18 +312,18 @@ def _broadcast(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> 
     return f"np.broadcast_to({args[0]}, {shape})"
 
 
-@lowers("zeros_like")
+@lowers(shp.ZEROS_LIKE)
 def _zeros_like(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     t = np_type(node.dtype)
     return f"{t}(0)" if node.ndim == 0 else f"np.zeros({args[0]}.shape, {t})"
 
 
-@lowers("concatenate")
+@lowers(shp.CONCATENATE)
 def _concatenate(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     return f"np.concatenate(({', '.join(args)},), axis={attrs['axis']})"
 
 
-@lowers("concat_piece")
+@lowers(shp.CONCAT_PIECE)
 def _concat_piece(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     g, parts, axis = args[0], args[1:], attrs["axis"]
     start = " + ".join(f"{p}.shape[{axis}]" for p in parts[:attrs["index"]]) or "0"

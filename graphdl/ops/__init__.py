@@ -1,4 +1,5 @@
-"""The op library. Families: elementwise, reductions, shape, indexing, linear algebra, softmax (and the fused softmax cross-entropy).
+"""The op library. Families: elementwise, reductions, shape, indexing, linear algebra, softmax
+(and the fused softmax cross-entropy).
 
 Importing this package registers every op in `graphdl.ops.registry.REGISTRY` and installs the
 Python operators on nodes.

@@ -30,6 +30,7 @@ from graphdl.errors import DTypeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes
 from graphdl.ops import batching, leaves, reductions, shape_ops
+from graphdl.ops.notation import Notation, cast_form
 from graphdl.ops.registry import Op, apply
 
 Partial = Callable[[Node, int], Any]
@@ -111,6 +112,7 @@ def elementwise_op(
     view: bool = False,
     linear: str | None = None,
     sympy_conditions: tuple[int, ...] = (),
+    notation: Notation | None = None,
 ) -> Op:
     """Define an elementwise op: derivative rules come from ``partials``, batching (`gd.vmap`)
     from broadcasting, the dtype from ``ufunc`` (or ``out_dtype``) unless ``infer`` is given.
@@ -138,6 +140,7 @@ def elementwise_op(
         batch=batching.batch_elementwise,
         linear=linear,
         sympy_conditions=sympy_conditions,
+        notation=notation,
     )
 
 
@@ -187,6 +190,7 @@ CAST = Op(
     doc="Convert to another dtype; casts to integers or bools have zero derivative.",
     batch=batching.batch_elementwise,
     linear="first",
+    notation=Notation(cast_form, ("1",)),
 )
 
 
@@ -196,16 +200,19 @@ def _in(node: Node, i: int) -> Node:
 
 
 ADD = elementwise_op("add", "{0} + {1}", np.add, lambda n, i: 1, commutative=True,
-                     sympy=lambda sp, a, at: a[0] + a[1], inplace=True, linear="all")
+                     sympy=lambda sp, a, at: a[0] + a[1], inplace=True, linear="all",
+                     notation=Notation("{0} + {1}", ("1", "1")))
 SUBTRACT = elementwise_op("subtract", "{0} - {1}", np.subtract, lambda n, i: 1 if i == 0 else -1,
-                          sympy=lambda sp, a, at: a[0] - a[1], inplace=True, linear="all")
+                          sympy=lambda sp, a, at: a[0] - a[1], inplace=True, linear="all",
+                          notation=Notation("{0} − {1}", ("1", "-1")))
 MULTIPLY = elementwise_op("multiply", "{0} * {1}", np.multiply, lambda n, i: _in(n, 1 - i),
                           commutative=True, sympy=lambda sp, a, at: a[0] * a[1], inplace=True,
-                          linear="one")
+                          linear="one", notation=Notation("{0} × {1}", ("{1}", "{0}")))
 DIVIDE = elementwise_op(
     "divide", "{0} / {1}", np.true_divide,
     lambda n, i: reciprocal(_in(n, 1)) if i == 0 else negative(divide(n, _in(n, 1))),
     sympy=lambda sp, a, at: a[0] / a[1], inplace=True, linear="first",
+    notation=Notation("{0} / {1}", ("/{1}", "−{out} / {1}")),
 )
 
 
@@ -226,44 +233,54 @@ def _power_partial(node: Node, i: int) -> Node:
 
 
 POWER = elementwise_op("power", "{0} ** {1}", np.power, _power_partial,
-                       sympy=lambda sp, a, at: a[0] ** a[1], inplace=True)
+                       sympy=lambda sp, a, at: a[0] ** a[1], inplace=True,
+                       notation=Notation("{0}^{1}", ("{1} {0}^({1} − 1)", "ln {0} × {out}")))
 MAXIMUM = elementwise_op(
     "maximum", "np.maximum({0}, {1})", np.maximum,
     lambda n, i: greater_equal(_in(n, 0), _in(n, 1)) if i == 0 else less(_in(n, 0), _in(n, 1)),
-    commutative=False, sympy=lambda sp, a, at: sp.Max(a[0], a[1]),
+    commutative=True, sympy=lambda sp, a, at: sp.Max(a[0], a[1]),
     doc="Ties send the derivative to the first operand.", inplace=True,
+    notation=Notation("max({0}, {1})", ("[{0} ≥ {1}]", "[{0} < {1}]")),
 )
 MINIMUM = elementwise_op(
     "minimum", "np.minimum({0}, {1})", np.minimum,
     lambda n, i: less_equal(_in(n, 0), _in(n, 1)) if i == 0 else greater(_in(n, 0), _in(n, 1)),
-    commutative=False, sympy=lambda sp, a, at: sp.Min(a[0], a[1]),
+    commutative=True, sympy=lambda sp, a, at: sp.Min(a[0], a[1]),
     doc="Ties send the derivative to the first operand.", inplace=True,
+    notation=Notation("min({0}, {1})", ("[{0} ≤ {1}]", "[{0} > {1}]")),
 )
 
 
-def _comparison(name: str, symbol: str, ufunc: np.ufunc, sympy_name: str) -> Op:
+def _comparison(name: str, symbol: str, ufunc: np.ufunc, sympy_name: str,
+                notation: Notation) -> Op:
     return elementwise_op(
         name, f"{{0}} {symbol} {{1}}", ufunc, out_dtype="bool", zero_derivative=True,
         sympy=lambda sp, a, at: getattr(sp, sympy_name)(a[0], a[1]),
-        doc="Piecewise constant: its derivative is zero.",
+        doc="Piecewise constant: its derivative is zero.", notation=notation,
+        commutative=symbol in ("==", "!="),
     )
 
 
-LESS = _comparison("less", "<", np.less, "StrictLessThan")
-LESS_EQUAL = _comparison("less_equal", "<=", np.less_equal, "LessThan")
-GREATER = _comparison("greater", ">", np.greater, "StrictGreaterThan")
-GREATER_EQUAL = _comparison("greater_equal", ">=", np.greater_equal, "GreaterThan")
-EQUAL = _comparison("equal", "==", np.equal, "Eq")
-NOT_EQUAL = _comparison("not_equal", "!=", np.not_equal, "Ne")
+LESS = _comparison("less", "<", np.less, "StrictLessThan", notation=Notation("{0} < {1}"))
+LESS_EQUAL = _comparison("less_equal", "<=", np.less_equal, "LessThan",
+                         notation=Notation("{0} ≤ {1}"))
+GREATER = _comparison("greater", ">", np.greater, "StrictGreaterThan",
+                      notation=Notation("{0} > {1}"))
+GREATER_EQUAL = _comparison("greater_equal", ">=", np.greater_equal, "GreaterThan",
+                            notation=Notation("{0} ≥ {1}"))
+EQUAL = _comparison("equal", "==", np.equal, "Eq", notation=Notation("{0} = {1}"))
+NOT_EQUAL = _comparison("not_equal", "!=", np.not_equal, "Ne", notation=Notation("{0} ≠ {1}"))
 LOGICAL_AND = elementwise_op("logical_and", "np.logical_and({0}, {1})", np.logical_and,
-                             out_dtype="bool", zero_derivative=True,
-                             sympy=lambda sp, a, at: sp.And(a[0], a[1]))
+                             out_dtype="bool", zero_derivative=True, commutative=True,
+                             sympy=lambda sp, a, at: sp.And(a[0], a[1]),
+                             notation=Notation("{0} and {1}"))
 LOGICAL_OR = elementwise_op("logical_or", "np.logical_or({0}, {1})", np.logical_or,
-                            out_dtype="bool", zero_derivative=True,
-                            sympy=lambda sp, a, at: sp.Or(a[0], a[1]))
+                            out_dtype="bool", zero_derivative=True, commutative=True,
+                            sympy=lambda sp, a, at: sp.Or(a[0], a[1]),
+                            notation=Notation("{0} or {1}"))
 LOGICAL_NOT = elementwise_op("logical_not", "np.logical_not({0})", np.logical_not,
                              out_dtype="bool", zero_derivative=True,
-                             sympy=lambda sp, a, at: sp.Not(a[0]))
+                             sympy=lambda sp, a, at: sp.Not(a[0]), notation=Notation("not {0}"))
 
 
 # --- unary functions ----------------------------------------------------------------------------
@@ -290,44 +307,60 @@ def _reciprocal_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
 
 
 NEGATIVE = elementwise_op("negative", "-{0}", np.negative, lambda n, i: -1,
-                          sympy=lambda sp, a, at: -a[0], inplace=True, linear="first")
+                          sympy=lambda sp, a, at: -a[0], inplace=True, linear="first",
+                          notation=Notation("−{0}", ("-1",)))
 RECIPROCAL = _unary("reciprocal", "1 / {0}", np.reciprocal, lambda n: negative(square(n)),
                     lambda sp, a, at: 1 / a[0], infer=_reciprocal_infer,
-                    inplace="np.divide(1, {0}, out={out})")
-EXP = _unary("exp", "np.exp({0})", np.exp, lambda n: n, "exp", inplace=True)
-LOG = _unary("log", "np.log({0})", np.log, lambda n: reciprocal(_x(n)), "log", inplace=True)
+                    inplace="np.divide(1, {0}, out={out})",
+                    notation=Notation("1 / {0}", ("−{out}²",)))
+EXP = _unary("exp", "np.exp({0})", np.exp, lambda n: n, "exp", inplace=True,
+             notation=Notation("exp {0}", ("{out}",)))
+LOG = _unary("log", "np.log({0})", np.log, lambda n: reciprocal(_x(n)), "log", inplace=True,
+             notation=Notation("ln {0}", ("/{0}",)))
 LOG1P = _unary("log1p", "np.log1p({0})", np.log1p, lambda n: reciprocal(add(1, _x(n))),
-               lambda sp, a, at: sp.log(1 + a[0]), inplace=True)
+               lambda sp, a, at: sp.log(1 + a[0]), inplace=True,
+               notation=Notation("ln(1 + {0})", ("/(1 + {0})",)))
 EXPM1 = _unary("expm1", "np.expm1({0})", np.expm1, lambda n: exp(_x(n)),
-               lambda sp, a, at: sp.exp(a[0]) - 1, inplace=True)
-SQRT = _unary("sqrt", "np.sqrt({0})", np.sqrt, lambda n: divide(0.5, n), "sqrt", inplace=True)
+               lambda sp, a, at: sp.exp(a[0]) - 1, inplace=True,
+               notation=Notation("exp {0} − 1", ("exp {0}",)))
+SQRT = _unary("sqrt", "np.sqrt({0})", np.sqrt, lambda n: divide(0.5, n), "sqrt", inplace=True,
+              notation=Notation("√{0}", ("/(2 {out})",)))
 SQUARE = _unary("square", "np.square({0})", np.square, lambda n: multiply(2, _x(n)),
-                lambda sp, a, at: a[0] ** 2, inplace=True)
+                lambda sp, a, at: a[0] ** 2, inplace=True, notation=Notation("{0}²", ("2 {0}",)))
 ABS = _unary("abs", "np.abs({0})", np.absolute, lambda n: sign(_x(n)), "Abs",
-             doc="abs'(0) = 0.", inplace=True)
-SIGN = _unary("sign", "np.sign({0})", np.sign, None, "sign", zero_derivative=True)
-SIN = _unary("sin", "np.sin({0})", np.sin, lambda n: cos(_x(n)), "sin", inplace=True)
-COS = _unary("cos", "np.cos({0})", np.cos, lambda n: negative(sin(_x(n))), "cos", inplace=True)
-TAN = _unary("tan", "np.tan({0})", np.tan, lambda n: add(1, square(n)), "tan", inplace=True)
+             doc="abs'(0) = 0.", inplace=True, notation=Notation("|{0}|", ("sign {0}",)))
+SIGN = _unary("sign", "np.sign({0})", np.sign, None, "sign", zero_derivative=True,
+              notation=Notation("sign {0}"))
+SIN = _unary("sin", "np.sin({0})", np.sin, lambda n: cos(_x(n)), "sin", inplace=True,
+             notation=Notation("sin {0}", ("cos {0}",)))
+COS = _unary("cos", "np.cos({0})", np.cos, lambda n: negative(sin(_x(n))), "cos", inplace=True,
+             notation=Notation("cos {0}", ("−sin {0}",)))
+TAN = _unary("tan", "np.tan({0})", np.tan, lambda n: add(1, square(n)), "tan", inplace=True,
+             notation=Notation("tan {0}", ("1 + {out}²",)))
 TANH = _unary("tanh", "np.tanh({0})", np.tanh, lambda n: subtract(1, square(n)), "tanh",
-              inplace=True)
+              inplace=True, notation=Notation("tanh {0}", ("1 − {out}²",)))
 SIGMOID = _unary(
     "sigmoid", "0.5 * np.tanh(0.5 * {0}) + 0.5", np.tanh,
     lambda n: multiply(n, subtract(1, n)), lambda sp, a, at: 1 / (1 + sp.exp(-a[0])),
     doc="Logistic function, written through tanh so it neither overflows nor loses precision.",
+    notation=Notation("σ({0})", ("{out} (1 − {out})",)),
 )
 SOFTPLUS = _unary("softplus", "np.logaddexp(0.0, {0})", np.tanh, lambda n: sigmoid(_x(n)),
                   lambda sp, a, at: sp.log(1 + sp.exp(a[0])),
-                  doc="log(1 + exp(x)) without overflow.")
+                  doc="log(1 + exp(x)) without overflow.",
+                  notation=Notation("softplus {0}", ("σ({0})",)))
 RELU = _unary("relu", "np.maximum({0}, 0)", np.positive, lambda n: greater(_x(n), 0),
               lambda sp, a, at: sp.Max(a[0], 0), doc="relu'(0) = 0.",
-              inplace="np.maximum({0}, 0, out={out})")
-FLOOR = _unary("floor", "np.floor({0})", np.floor, None, "floor", zero_derivative=True)
+              inplace="np.maximum({0}, 0, out={out})",
+              notation=Notation("relu {0}", ("[{0} > 0]",)))
+FLOOR = _unary("floor", "np.floor({0})", np.floor, None, "floor", zero_derivative=True,
+               notation=Notation("⌊{0}⌋"))
 STOP_GRADIENT = elementwise_op(
     "stop_gradient", "{0}", np.positive, zero_derivative=True,
     sympy=lambda sp, a, at: a[0],
     doc="The identity whose derivative is declared zero (targets, running statistics).",
     view=True, linear="first",
+    notation=Notation("stop_gradient({0})"),
 )
 
 
@@ -354,7 +387,8 @@ def _promoting_infer(op_name: str, first_value: int):
 WHERE = elementwise_op("where", "np.where({0}, {1}, {2})", None, _where_partial,
                        sympy=lambda sp, a, at: sp.Piecewise((a[1], a[0]), (a[2], True)),
                        infer=_promoting_infer("where", 1),
-                       sympy_conditions=(0,))  # operand 0 stays a SymPy Boolean (no 0/1 reading)
+                       sympy_conditions=(0,),  # operand 0 stays a SymPy Boolean (no 0/1 reading)
+                       notation=Notation("where({0}, {1}, {2})", ("0", "[{0}]", "[not {0}]")))
 
 
 def _clip_partial(node: Node, i: int) -> Node:
@@ -367,7 +401,9 @@ def _clip_partial(node: Node, i: int) -> Node:
 CLIP = elementwise_op("clip", "np.clip({0}, {1}, {2})", None, _clip_partial,
                       sympy=lambda sp, a, at: sp.Min(sp.Max(a[0], a[1]), a[2]),
                       infer=_promoting_infer("clip", 0),
-                      inplace="np.clip({0}, {1}, {2}, out={out})")
+                      inplace="np.clip({0}, {1}, {2}, out={out})",
+                      notation=Notation("clip({0}, {1}, {2})",
+                                        ("[{1} ≤ {0} ≤ {2}]", "[{0} < {1}]", "[{0} > {2}]")))
 
 
 # --- public constructors ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from graphdl.errors import DTypeError, ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import fmt_shape, normalize_axis
 from graphdl.ops import batching
+from graphdl.ops.notation import Notation
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -156,12 +157,18 @@ def _take_adjoint_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bo
     return apply(TAKE_ADJOINT, g, like, inputs[2], axis=node.attrs["axis"] + 1)
 
 
+def _getitem_form(args: Sequence[str], attrs: dict[str, Any]) -> str:
+    """``v_1[0, 1:3]``: basic indexing as the user wrote it (traces and drawings)."""
+    return f"{args[0]}[{render_index(attrs['index'])}]"
+
+
 GETITEM = Op("getitem", _getitem_infer, _emit_getitem, jvp=_getitem_jvp, vjp=_getitem_vjp,
              sympy=lambda sp, a, at: a[0][python_index(at["index"])],
              view=True,  # basic indexing returns a view of the operand
              batch=lambda node, inputs, batched: apply(
                  GETITEM, inputs[0], index=(_ALL,) + node.attrs["index"]),
-             linear="first")
+             linear="first",
+             notation=Notation(_getitem_form, linear=True, adjoint=("scatter({g})",)))
 
 
 def _emit_index_adjoint(args: Sequence[str], attrs: dict[str, Any]) -> str:

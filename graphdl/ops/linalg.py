@@ -16,6 +16,7 @@ from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes, fmt_shape
 from graphdl.ops import batching, reductions, shape_ops
 from graphdl.ops import elementwise as ew
+from graphdl.ops.notation import Notation
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -152,7 +153,8 @@ MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_v
             sympy=lambda sp, a, at: np.matmul(a[0], a[1]),
             doc="Batched matrix product with NumPy's rules for 1-d operands.",
             dims=_matmul_dims, linear="one",
-            batch=_matmul_batch)
+            batch=_matmul_batch,
+            notation=Notation("{0} @ {1}", adjoint=("{g} @ {1}ᵀ", "{0}ᵀ @ {g}"), bilinear=True))
 
 
 def matmul(a: Any, b: Any) -> Node:

@@ -19,6 +19,7 @@ from graphdl.ir.node import Node
 from graphdl.ir.shapes import normalize_axes, size_of
 from graphdl.ops import batching, shape_ops
 from graphdl.ops import elementwise as ew
+from graphdl.ops.notation import Notation, call
 from graphdl.ops.registry import Op, apply
 
 
@@ -221,7 +222,8 @@ def reduction_op(name: str, kind: str, emit: Any, **rules: Any) -> Op:
 
 SUM = reduction_op("sum", "sum_like", _emit_reduction("np.add.reduce"), jvp=_sum_jvp,
                    vjp=_sum_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs)),
-                   linear="first")
+                   linear="first",
+                   notation=Notation(call("sum"), linear=True, adjoint=("broadcast({g})",)))
 
 
 def _emit_mean(args: Sequence[str], attrs: dict[str, Any]) -> str:
@@ -240,21 +242,22 @@ def _emit_mean(args: Sequence[str], attrs: dict[str, Any]) -> str:
 
 MEAN = reduction_op("mean", "mean", _emit_mean, jvp=_sum_jvp, vjp=_mean_vjp,
                     sympy=_sympy_reduction(lambda sp, xs: sp.Add(*xs) / len(xs)),
-                    linear="first")
+                    linear="first",
+                    notation=Notation(call("mean"), linear=True, adjoint=("broadcast({g}) / n",)))
 MAX = reduction_op("max", "same", _emit_reduction("np.maximum.reduce"), jvp=_chooser_jvp,
                    vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Max(*xs)),
-                   doc="Ties split the derivative equally.")
+                   doc="Ties split the derivative equally.", notation=Notation(call("max")))
 MIN = reduction_op("min", "same", _emit_reduction("np.minimum.reduce"), jvp=_chooser_jvp,
                    vjp=_chooser_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Min(*xs)),
-                   doc="Ties split the derivative equally.")
+                   doc="Ties split the derivative equally.", notation=Notation(call("min")))
 PROD = reduction_op("prod", "sum_like", _emit_reduction("np.multiply.reduce"), jvp=_prod_jvp,
                     vjp=_prod_vjp, sympy=_sympy_reduction(lambda sp, xs: sp.Mul(*xs)),
                     doc="Its derivative is the product of the other elements, exact at zeros "
-                        "too.")
+                        "too.", notation=Notation(call("prod")))
 ARGMAX = reduction_op("argmax", "index", _emit_reduction("np.argmax"), zero_derivative=True,
-                      doc="An index: zero derivative.")
+                      doc="An index: zero derivative.", notation=Notation(call("argmax")))
 ARGMIN = reduction_op("argmin", "index", _emit_reduction("np.argmin"), zero_derivative=True,
-                      doc="An index: zero derivative.")
+                      doc="An index: zero derivative.", notation=Notation(call("argmin")))
 
 
 def _emit_axis_size(args: Sequence[str], attrs: dict[str, Any]) -> str:

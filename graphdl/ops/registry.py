@@ -48,6 +48,7 @@ import numpy as np
 
 from graphdl.ir.node import Node, make_node
 from graphdl.ir.origin import user_origin
+from graphdl.ops.notation import Notation
 
 REGISTRY: dict[str, Op] = {}
 
@@ -65,7 +66,7 @@ class Op:
     partials: Callable[[Node], list[Any]] | None = None
     sympy: Callable[..., Any] | None = None
     elementwise: bool = False
-    commutative: bool = False
+    commutative: bool = False  # the value does not depend on the operand order (CSE)
     zero_derivative: bool = False
     doc: str = ""
     inplace: str | None = None  # template writing the result into ``{out}`` (buffer reuse)
@@ -76,6 +77,7 @@ class Op:
     dims: int | Callable[..., tuple] | None = None  # how unknown sizes flow (codegen.dims)
     linear: str | None = None  # "all", "one" or "first" (rewriting.scaling)
     sympy_conditions: tuple[int, ...] = ()  # operands read as SymPy Booleans
+    notation: Notation | None = None  # how traces and drawings write it (graphdl.ops.notation)
 
     def __post_init__(self) -> None:
         if self.allocates is None:

@@ -18,6 +18,7 @@ from graphdl.errors import ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes, fmt_shape, normalize_axes, normalize_axis, size_of
 from graphdl.ops import batching, reductions
+from graphdl.ops.notation import Notation, reshape_form
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -110,7 +111,8 @@ def _reshape_vjp(node: Node, g: Node) -> list[Node | None]:
 
 
 RESHAPE = move_op("reshape", _reshape_infer, "np.reshape({0}, {shape})", vjp=_reshape_vjp,
-                  sympy=lambda sp, a, at: np.reshape(a[0], at["shape"]), batch=_reshape_batch)
+                  sympy=lambda sp, a, at: np.reshape(a[0], at["shape"]), batch=_reshape_batch,
+                  notation=Notation(reshape_form, linear=True, adjoint=("reshape({g})",)))
 
 
 def _reshape_like_vjp(node: Node, g: Node) -> list[Node | None]:
@@ -168,7 +170,8 @@ TRANSPOSE = move_op(
     sympy=lambda sp, a, at: np.transpose(a[0], at["axes"]),
     dims=lambda node, sizes: tuple(sizes[0][a] for a in node.attrs["axes"]),
     batch=lambda node, inputs, batched: apply(
-        TRANSPOSE, inputs[0], axes=(0,) + batching.shift_axes(node.attrs["axes"], 0)))
+        TRANSPOSE, inputs[0], axes=(0,) + batching.shift_axes(node.attrs["axes"], 0)),
+        notation=Notation("{0}ᵀ", linear=True, adjoint=("{g}ᵀ",)))
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
@@ -208,10 +211,12 @@ def _squeeze_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
 EXPAND_DIMS = move_op("expand_dims", _expand_infer, "np.expand_dims({0}, {axis})",
                       vjp=lambda node, g: [squeeze(g, node.attrs["axis"])],
                       sympy=lambda sp, a, at: np.expand_dims(a[0], at["axis"]),
-                      batch=_expand_dims_batch)
+                      batch=_expand_dims_batch,
+                      notation=Notation("expand_dims({0})", linear=True, adjoint=("squeeze({g})",)))
 SQUEEZE = move_op("squeeze", _squeeze_infer, "np.squeeze({0}, {axis})",
                   vjp=lambda node, g: [expand_dims(g, node.attrs["axis"])],
-                  sympy=lambda sp, a, at: np.squeeze(a[0], at["axis"]), batch=_shifted("axis"))
+                  sympy=lambda sp, a, at: np.squeeze(a[0], at["axis"]), batch=_shifted("axis"),
+                  notation=Notation("squeeze({0})", linear=True, adjoint=("expand_dims({g})",)))
 
 
 def expand_dims(x: Any, axis: int | Sequence[int]) -> Node:
@@ -252,7 +257,8 @@ def _broadcast_vjp(node: Node, g: Node) -> list[Node | None]:
 BROADCAST_TO = move_op("broadcast_to", _broadcast_to_infer, "np.broadcast_to({0}, {shape})",
                        vjp=_broadcast_vjp,
                        sympy=lambda sp, a, at: np.broadcast_to(a[0], at["shape"]),
-                       batch=_broadcast_to_batch)
+                       batch=_broadcast_to_batch,
+                       notation=Notation("broadcast({0})", linear=True, adjoint=("sum_to({g})",)))
 BROADCAST_LIKE = move_op(
     "broadcast_like",
     lambda inputs, attrs: (broadcast_shapes("broadcast_like", [n.shape for n in inputs],

@@ -21,6 +21,7 @@ from graphdl.ir.node import Node
 from graphdl.ir.shapes import normalize_axes, normalize_axis
 from graphdl.ops import batching, reductions
 from graphdl.ops import elementwise as ew
+from graphdl.ops.notation import Notation, call
 from graphdl.ops.registry import Op, apply, as_node
 
 
@@ -89,10 +90,11 @@ def _sympy_log_softmax(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> n
 # batching shifts the axis past the batch axis; dims=0: the operand's sizes (codegen.dims)
 SOFTMAX = Op("softmax", _same_shape_infer("softmax"), "_rt.softmax({0}, axis={axis})",
              jvp=_softmax_jvp, vjp=_softmax_vjp, sympy=_sympy_softmax,
-             batch=batching.batch_axis_attr("axis"), dims=0)
+             batch=batching.batch_axis_attr("axis"), dims=0, notation=Notation(call("softmax")))
 LOG_SOFTMAX = Op("log_softmax", _same_shape_infer("log_softmax"),
                  "_rt.log_softmax({0}, axis={axis})", jvp=_log_softmax_jvp, vjp=_log_softmax_vjp,
-                 sympy=_sympy_log_softmax, batch=batching.batch_axis_attr("axis"), dims=0)
+                 sympy=_sympy_log_softmax, batch=batching.batch_axis_attr("axis"), dims=0,
+                 notation=Notation(call("log_softmax")))
 
 
 def _lse_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
@@ -137,7 +139,7 @@ def _lse_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> N
 LOGSUMEXP = Op("logsumexp", _lse_infer, _emit_lse, jvp=_lse_jvp, vjp=_lse_vjp,
                sympy=lambda sp, a, at: _sympy_log(
                    sp, _sympy_exp_sums(sp, a[0], at["axis"], at["keepdims"])[1]),
-               batch=_lse_batch)
+               batch=_lse_batch, notation=Notation(call("logsumexp")))
 
 
 def softmax(x: Any, axis: int = -1) -> Node:

@@ -161,12 +161,6 @@ def log_of_exp(node: Node) -> Node | None:
 
 
 # --- negation absorbed into a constant or an existing negation -----------------------------------
-_LINEAR_IN_FIRST = {"broadcast_to", "broadcast_like", "expand_dims", "squeeze", "reshape",
-                    "reshape_like", "transpose", "sum", "mean", "take_along_axis", "take",
-                    "getitem", "sum_to", "take_along_adjoint", "take_adjoint", "index_adjoint",
-                    "softmax_xent_grad", "concat_piece"}
-
-
 def absorb_negation(x: Node, depth: int = 4) -> Node | None:
     """``-x`` written *without* a new negation (by negating a constant, dropping a negation, or
     swapping a subtraction somewhere inside ``x``), or None when that is not possible."""
@@ -185,7 +179,7 @@ def absorb_negation(x: Node, depth: int = 4) -> Node | None:
                 args = [inner, x.inputs[1]] if i == 0 else [x.inputs[0], inner]
                 return apply(x.op, *args, **x.attrs)
         return None
-    if x.op.name in _LINEAR_IN_FIRST:
+    if x.op.linear == "first" and not x.op.elementwise:  # moves, sums, gathers, scatters
         inner = absorb_negation(x.inputs[0], depth - 1)
         if inner is not None:
             return apply(x.op, inner, *x.inputs[1:], **x.attrs)

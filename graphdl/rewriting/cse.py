@@ -7,9 +7,9 @@ weak flag and bytes, so ``0.0`` and ``-0.0`` stay apart); symbolic inputs and sh
 are never merged. For commutative ops the input identities are sorted in the key, so ``a + b``
 and ``b + a`` merge (the first one written keeps its operand order).
 
-``maximum`` and ``minimum`` count as commutative here although their derivative rules are not
-symmetric (ties go to the first operand): the optimizer runs on graphs whose derivatives are
-already built, and the *values* agree.
+``Op.commutative`` is about values: ``maximum`` and ``minimum`` declare it although their
+derivative rules are not symmetric (ties go to the first operand), since the optimizer runs on
+graphs whose derivatives are already built, and the *values* agree.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 from graphdl.ops.registry import Op
 from graphdl.rewriting.rewriter import rebuild, topological
 
-COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "equal", "not_equal", "logical_and",
-               "logical_or"}
 _PYTHON_NUMBER = frozenset({float, int})  # weak constants of these are keyed without `freeze`
 HASH_BYTES_LIMIT = 1 << 20  # larger constant arrays are keyed by identity, not hashed
 
@@ -57,7 +55,7 @@ def node_key(node: Node, inputs: tuple[Node, ...]) -> tuple:
     compare by identity, so the key holds the input nodes themselves (ordered by ``id`` for a
     commutative op)."""
     op = node.op
-    if len(inputs) == 2 and (op.commutative or op.name in COMMUTATIVE):
+    if len(inputs) == 2 and op.commutative:
         a, b = inputs
         if id(b) < id(a):
             inputs = (b, a)
@@ -98,7 +96,7 @@ def cse(outputs: Sequence[Node], order: Sequence[Node] | None = None
             inputs = operands = (a, b)
             swap = commutes.get(op)
             if swap is None:
-                swap = commutes[op] = op.commutative or op.name in COMMUTATIVE
+                swap = commutes[op] = op.commutative
             if swap and id(b) < id(a):
                 operands = (b, a)
         else:

@@ -37,8 +37,8 @@ def fold_constants(node: Node) -> Node | None:
     size = size_of(node.shape)
     if size is None or size > FOLD_LIMIT:
         return None
-    if node.op.name in ("broadcast_to", "broadcast_like") and size > size_of(inputs[0].shape):
-        return None  # a free view at run time; folded, it would be an array baked into the code
+    if not node.op.allocates and size > size_of(inputs[0].shape):
+        return None  # a free view at run time (a broadcast); folded, an array baked into the code
     result = evaluate(node, [p.attrs["value"] for p in node.inputs])
     if result is None:
         return None

@@ -1,135 +1,29 @@
 """How each op reads in the survey's notation, for trace tables and drawings.
 
-One small table keyed by op name gives, per op,
-- ``primal``: the formula of a node over its operands' labels (``ln {0}``, ``{0} × {1}``);
-- ``partials`` (elementwise ops): d node / d operand_i as text, used for tangent rows
-  (``v̇_{-1} × v_0 + v̇_0 × v_{-1}``) and adjoint rows (``v̄_3 × cos v_0``). A partial is
-  ``"1"`` or ``"-1"`` (written as a sum or difference), ``"/X"`` (written as a division, as the
-  lecture writes ``v̄_1 / v_{-1}`` for the logarithm) or a factor ``X``;
-- ``adjoint`` (other ops): each operand's adjoint contribution over ``{g}``, the node's adjoint.
-
-Templates use ``{0}``, ``{1}``... for the operands and ``{out}`` for the node itself. The same
-templates filled with numbers instead of labels give the "with values" column (``ln 2``,
-``10.693 − (−0.959)``). Ops missing from the table read ``op(v_a, v_b)``; their tangents and
-adjoints fall back to explicit partial-derivative symbols. The values themselves never come from
-here: they are computed by the engine.
+The template data is the op's own: ``node.op.notation`` (a `graphdl.ops.notation.Notation`:
+the primal formula over the operands' labels, ``ln {0}``, ``{0} × {1}``; elementwise partials as
+text for tangent rows, ``v̇_{-1} × v_0 + v̇_0 × v_{-1}``, and adjoint rows, ``v̄_3 × cos v_0``;
+other ops' adjoint contributions over ``{g}``). This module renders it. The same templates filled
+with numbers instead of labels give the "with values" column (``ln 2``, ``10.693 − (−0.959)``).
+Ops without a notation read ``op(v_a, v_b)``; their tangents and adjoints fall back to explicit
+partial-derivative symbols. The values themselves never come from here: they are computed by
+the engine.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from graphdl.ir.node import Node
+from graphdl.ops.notation import MINUS, TIMES, Notation, Template
 
-MINUS = "\u2212"  # the minus sign the lecture's tables use
-TIMES = "\u00d7"
 DOT = "\u0307"  # combining dot above: v̇ (tangent)
 BAR = "\u0304"  # combining macron: v̄ (adjoint)
 PARTIAL = "\u2202"
-
-Template = str | Callable[[Sequence[str], dict[str, Any]], str]
-
-
-@dataclass(frozen=True)
-class Form:
-    primal: Template
-    partials: tuple[str, ...] = ()  # elementwise ops: d out / d operand_i, one per operand
-    linear: bool = False  # tangent = the same op applied to the tangent (sum, reshape, ...)
-    adjoint: tuple[str, ...] = ()  # other ops: operand_i's contribution over {g}
-
-
-def _axis_suffix(attrs: dict[str, Any]) -> str:
-    axis = attrs.get("axis")
-    if axis is None:
-        return ""
-    axis = axis[0] if isinstance(axis, tuple) and len(axis) == 1 else axis
-    keep = ", keepdims" if attrs.get("keepdims") else ""
-    return f", axis={axis}{keep}"
-
-
-def _call(name: str) -> Callable[[Sequence[str], dict[str, Any]], str]:
-    return lambda args, attrs: f"{name}({', '.join(args)}{_axis_suffix(attrs)})"
-
-
-def _getitem(args: Sequence[str], attrs: dict[str, Any]) -> str:
-    from graphdl.ops.indexing import render_index
-
-    return f"{args[0]}[{render_index(attrs['index'])}]"
-
-
-def _reshape(args: Sequence[str], attrs: dict[str, Any]) -> str:
-    shape = attrs.get("shape")
-    return f"reshape({args[0]}, {shape})" if shape is not None else f"reshape({args[0]})"
-
-
-def _cast(args: Sequence[str], attrs: dict[str, Any]) -> str:
-    return f"{attrs.get('dtype', 'cast')}({args[0]})"
-
-
-_M = MINUS
-FORMS: dict[str, Form] = {
-    "add": Form("{0} + {1}", ("1", "1")),
-    "subtract": Form(f"{{0}} {_M} {{1}}", ("1", "-1")),
-    "multiply": Form(f"{{0}} {TIMES} {{1}}", ("{1}", "{0}")),
-    "divide": Form("{0} / {1}", ("/{1}", f"{_M}{{out}} / {{1}}")),
-    "power": Form("{0}^{1}", (f"{{1}} {{0}}^({{1}} {_M} 1)", f"ln {{0}} {TIMES} {{out}}")),
-    "maximum": Form("max({0}, {1})", ("[{0} ≥ {1}]", "[{0} < {1}]")),
-    "minimum": Form("min({0}, {1})", ("[{0} ≤ {1}]", "[{0} > {1}]")),
-    "negative": Form(f"{_M}{{0}}", ("-1",)),
-    "reciprocal": Form("1 / {0}", (f"{_M}{{out}}²",)),
-    "exp": Form("exp {0}", ("{out}",)),
-    "log": Form("ln {0}", ("/{0}",)),
-    "log1p": Form("ln(1 + {0})", ("/(1 + {0})",)),
-    "expm1": Form(f"exp {{0}} {_M} 1", ("exp {0}",)),
-    "sqrt": Form("√{0}", ("/(2 {out})",)),
-    "square": Form("{0}²", ("2 {0}",)),
-    "abs": Form("|{0}|", ("sign {0}",)),
-    "sin": Form("sin {0}", ("cos {0}",)),
-    "cos": Form("cos {0}", (f"{_M}sin {{0}}",)),
-    "tan": Form("tan {0}", ("1 + {out}²",)),
-    "tanh": Form("tanh {0}", (f"1 {_M} {{out}}²",)),
-    "sigmoid": Form("σ({0})", (f"{{out}} (1 {_M} {{out}})",)),
-    "softplus": Form("softplus {0}", ("σ({0})",)),
-    "relu": Form("relu {0}", ("[{0} > 0]",)),
-    "where": Form("where({0}, {1}, {2})", ("0", "[{0}]", "[not {0}]")),
-    "clip": Form("clip({0}, {1}, {2})", ("[{1} ≤ {0} ≤ {2}]", "[{0} < {1}]", "[{0} > {2}]")),
-    "cast": Form(_cast, ("1",)),
-    "stop_gradient": Form("stop_gradient({0})"),
-    "sign": Form("sign {0}"),
-    "floor": Form("⌊{0}⌋"),
-    "less": Form("{0} < {1}"),
-    "less_equal": Form("{0} ≤ {1}"),
-    "greater": Form("{0} > {1}"),
-    "greater_equal": Form("{0} ≥ {1}"),
-    "equal": Form("{0} = {1}"),
-    "not_equal": Form("{0} ≠ {1}"),
-    "logical_and": Form("{0} and {1}"),
-    "logical_or": Form("{0} or {1}"),
-    "logical_not": Form("not {0}"),
-    "matmul": Form("{0} @ {1}", adjoint=("{g} @ {1}ᵀ", "{0}ᵀ @ {g}")),
-    "dot": Form("{0} · {1}"),
-    "sum": Form(_call("sum"), linear=True, adjoint=("broadcast({g})",)),
-    "mean": Form(_call("mean"), linear=True, adjoint=("broadcast({g}) / n",)),
-    "max": Form(_call("max")),
-    "min": Form(_call("min")),
-    "prod": Form(_call("prod")),
-    "argmax": Form(_call("argmax")),
-    "argmin": Form(_call("argmin")),
-    "reshape": Form(_reshape, linear=True, adjoint=("reshape({g})",)),
-    "transpose": Form("{0}ᵀ", linear=True, adjoint=("{g}ᵀ",)),
-    "expand_dims": Form("expand_dims({0})", linear=True, adjoint=("squeeze({g})",)),
-    "squeeze": Form("squeeze({0})", linear=True, adjoint=("expand_dims({g})",)),
-    "broadcast_to": Form("broadcast({0})", linear=True, adjoint=("sum_to({g})",)),
-    "getitem": Form(_getitem, linear=True, adjoint=("scatter({g})",)),
-    "softmax": Form(_call("softmax")),
-    "log_softmax": Form(_call("log_softmax")),
-    "logsumexp": Form(_call("logsumexp")),
-}
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -155,8 +49,8 @@ def derivative_symbol(out: str, wrt: str) -> str:
 
 
 # --- formulas --------------------------------------------------------------------------------
-def form_of(node: Node) -> Form | None:
-    return FORMS.get(node.op.name)
+def form_of(node: Node) -> Notation | None:
+    return node.op.notation
 
 
 def primal_formula(node: Node, args: Sequence[str]) -> str:
@@ -215,7 +109,7 @@ def tangent_formula(node: Node, dots: Sequence[str | None], args: Sequence[str],
             continue
         if form is not None and form.linear and i == 0:
             return primal_formula(node, [dot, *args[1:]])
-        if form is not None and node.op.name == "matmul":
+        if form is not None and form.bilinear:
             others = list(args)
             others[i] = dot
             terms.append((False, f"{others[0]} @ {others[1]}"))
