@@ -207,7 +207,7 @@ def test_nodes_are_not_compared_by_value_and_have_no_truth_value() -> None:
 def test_fast_reduction_helpers_equal_numpy(dtype, rows):
     """Column sums by gemv and short-row reductions by a transposed copy: the same numbers as
     NumPy's own reductions (max/min exactly, sums to rounding), every shape and dtype."""
-    from graphdl.codegen import runtime
+    from graphdl.ops import kernels as runtime
 
     rng = np.random.default_rng(rows)
     x = (rng.standard_normal((rows, 10)) * 100).astype(dtype)

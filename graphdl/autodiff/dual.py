@@ -337,7 +337,7 @@ def eval_dual(outputs: Node | Sequence[Node], at: Mapping[Node | str, Any]) -> A
     >>> gd.eval_dual(gd.log(x1) + x1 * x2 - gd.sin(x2), {x1: gd.Dual(2, 1), x2: 5})
     Dual(11.652..., 5.5)
     """
-    from graphdl.codegen import runtime
+    from graphdl.ops import kernels as runtime
 
     single = isinstance(outputs, Node)
     outs = [outputs] if single else list(outputs)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from graphdl.codegen import runtime
+from graphdl.ops import kernels as runtime
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import size_of
 from graphdl.ops.leaves import CONSTANT, constant
