@@ -124,3 +124,37 @@ def test_numba_lowerings_are_registered_against_ops_and_refusals_name_the_op() -
             gd.function([x], apply(helper, x), backend="numba")
     finally:
         del REGISTRY["test_rt_helper"]
+
+
+def test_one_evaluator_serves_folding_and_dual_numbers() -> None:
+    """`graphdl.ops.evaluate` computes a node as the compiled code does (the op's emission, or its
+    kernel: relu keeps nan and sends -inf to 0 like np.maximum), and dual numbers go through it
+    (relu'(0) = 0, casts keep the tangent)."""
+    from graphdl.ops.evaluate import evaluate
+
+    x = gd.vector("x", 4)
+    values = np.array([-np.inf, -1.0, 0.0, np.nan])
+    for node in (gd.relu(x), gd.softmax(x), gd.cast(x, "float32"), x * 2.0):
+        expected = gd.function([x], node, optimize=False)(values)
+        got = np.asarray(evaluate(node, [values, 2.0][:len(node.inputs)]))
+        np.testing.assert_array_equal(got, expected)
+        assert got.dtype == expected.dtype
+    c = gd.constant(3.0)
+    assert evaluate(c, []) == 3.0
+    with pytest.raises(ValueError, match="input x has no value of its own"):
+        evaluate(x, [])
+    s = gd.scalar("s")
+    assert gd.eval_dual(gd.relu(s), {s: gd.Dual(0.0, 1.0)}).tangent == 0.0
+    assert gd.eval_dual(gd.relu(s), {s: gd.Dual(2.0, 1.0)}).tangent == 1.0
+    half = gd.eval_dual(gd.cast(s * s, "float32"), {s: gd.Dual(3.0, 1.0)})
+    assert (half.primal, half.tangent) == (9.0, 6.0) and half.tangent.dtype == np.float32
+
+
+def test_constant_folding_uses_the_evaluator() -> None:
+    from graphdl.rewriting.fold import fold_constants
+
+    folded = fold_constants(gd.relu(gd.constant(np.array([-2.0, 0.5, np.nan]))))
+    np.testing.assert_array_equal(folded.attrs["value"], [0.0, 0.5, np.nan])
+    grown = gd.broadcast_to(gd.constant(1.0), (3, 3))
+    assert fold_constants(grown) is None  # a broadcast stays a free view
+    assert fold_constants(gd.reshape(gd.constant(np.arange(4.0)), (2, 2))) is not None

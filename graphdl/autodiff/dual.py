@@ -11,7 +11,8 @@ arithmetic operators and, through NumPy's ufunc protocol, for ``np.exp``, ``np.l
 and the other elementary functions; the primal and tangent parts may be arrays.
 
 `eval_dual` runs a graph on dual numbers by evaluating, node after node, the very NumPy
-expression the compiler emits for each op (``np.log(a0)``, ``a0 * a1``), so the derivative comes
+expression the compiler emits for each op (``np.log(a0)``, ``a0 * a1``; `graphdl.ops.evaluate`,
+with ``Op.kernel`` where an op's emitted code has no dual meaning), so the derivative comes
 from dual arithmetic alone, not from graphdl's JVP rules; that is what makes it an independent
 check of the forward trace. Ops whose emitted code has no dual meaning (softmax, prod, scatter
 helpers) raise an error naming the node.
@@ -27,7 +28,8 @@ import numpy as np
 from graphdl.errors import GraphError, InputError
 from graphdl.ir.node import Node
 from graphdl.ir.walk import toposort
-from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+from graphdl.ops.evaluate import evaluate
+from graphdl.ops.leaves import INPUT
 
 
 def _primal(x: Any) -> Any:
@@ -82,6 +84,13 @@ class Dual:
 
     def __len__(self) -> int:
         return len(self.primal)
+
+    def astype(self, dtype: Any) -> Any:
+        """A cast: to a float type both parts follow; to integers or bools only the value
+        (such a cast has no derivative)."""
+        if np.dtype(dtype).kind in "fc":
+            return Dual(np.asarray(self.primal, dtype=dtype), np.asarray(self.tangent, dtype=dtype))
+        return np.asarray(self.primal, dtype=dtype)
 
     # --- arithmetic: the ε² = 0 rules ----------------------------------------------------------
     def __add__(self, other: Any) -> Dual:
@@ -303,32 +312,6 @@ _FUNCTIONS: dict[Callable, Callable] = {
 
 
 # --- evaluating a graph on dual numbers ------------------------------------------------------
-class _Name(str):
-    """A variable name that formats as itself in an op's emit template."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _relu(a: Any) -> Any:  # relu'(0) = 0, graphdl's convention (np.maximum would give 1)
-    if isinstance(a, Dual):
-        return Dual(np.maximum(a.primal, 0), a.tangent * (a.primal > 0))
-    return np.maximum(a, 0)
-
-
-def _cast(a: Any, dtype: str) -> Any:
-    if isinstance(a, Dual) and np.dtype(dtype).kind in "fc":
-        return Dual(np.asarray(a.primal, dtype=dtype), np.asarray(a.tangent, dtype=dtype))
-    return np.asarray(_primal(a), dtype=dtype)
-
-
-# Ops whose emitted NumPy code would not carry graphdl's meaning on duals.
-_OVERRIDES: dict[str, Callable[..., Any]] = {
-    "relu": lambda args, attrs: _relu(args[0]),
-    "cast": lambda args, attrs: _cast(args[0], attrs["dtype"]),
-}
-
-
 def eval_dual(outputs: Node | Sequence[Node], at: Mapping[Node | str, Any]) -> Any:
     """Evaluate ``outputs`` with each input in ``at`` a `Dual` (or a plain value, tangent 0);
     returns a `Dual` per output: its value and its directional derivative.
@@ -337,24 +320,17 @@ def eval_dual(outputs: Node | Sequence[Node], at: Mapping[Node | str, Any]) -> A
     >>> gd.eval_dual(gd.log(x1) + x1 * x2 - gd.sin(x2), {x1: gd.Dual(2, 1), x2: 5})
     Dual(11.652..., 5.5)
     """
-    from graphdl.ops import kernels as runtime
-
     single = isinstance(outputs, Node)
     outs = [outputs] if single else list(outputs)
     order = toposort(outs)
     values = _bind_inputs(order, at)
-    namespace: dict[str, Any] = {"np": np, "_rt": runtime}
     for node in order:
         if node in values:
             continue
-        if node.op is CONSTANT:
-            values[node] = node.attrs["value"]
+        if not node.inputs:  # constants and shared variables (inputs are bound above)
+            values[node] = evaluate(node, [])
             continue
-        if node.op is SHARED:
-            values[node] = node.attrs["box"].value
-            continue
-        args = [values[p] for p in node.inputs]
-        values[node] = _evaluate(node, args, namespace)
+        values[node] = _evaluate(node, [values[p] for p in node.inputs])
     results = [v if isinstance(v, Dual) else Dual(v, np.zeros_like(np.asarray(v, dtype=float)))
                for v in (values[o] for o in outs)]
     return results[0] if single else results
@@ -375,26 +351,12 @@ def _bind_inputs(order: list[Node], at: Mapping[Node | str, Any]) -> dict[Node, 
     return values
 
 
-def _evaluate(node: Node, args: list[Any], namespace: dict[str, Any]) -> Any:
+def _evaluate(node: Node, args: list[Any]) -> Any:
     op = node.op
     if op.zero_derivative:
         args = [_primal(a) for a in args]
-    override = _OVERRIDES.get(op.name)
     try:
-        if override is not None:
-            return override(args, node.attrs)
-        local = dict(namespace)
-        names = []
-        for i, a in enumerate(args):
-            local[f"a{i}"] = a
-            names.append(f"a{i}")
-        attrs = {}
-        for k, v in node.attrs.items():
-            if isinstance(v, np.ndarray):
-                local[f"k_{k}"] = v
-                v = _Name(f"k_{k}")
-            attrs[k] = v
-        result = eval(op.emit_expr(names, attrs), local)  # the op's own emitted code
+        result = evaluate(node, args)  # the op's own emitted code (or its kernel)
     except (TypeError, ValueError) as exc:
         raise GraphError(f"eval_dual: {op.name} node {node.label()} (created at {node.origin}) "
                          f"cannot run on dual numbers: {exc}") from exc

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from graphdl.ops import kernels as runtime
 from graphdl.codegen.inplace import Plan, SameShape, _alias_roots, plan_inplace
 from graphdl.codegen.names import Namer, comment_text
 from graphdl.ir.node import Node
+from graphdl.ops import kernels as runtime
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 
 

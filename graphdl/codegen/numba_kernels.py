@@ -1,4 +1,4 @@
-"""Numba helpers that generated kernels call (as ``_nb.name``): the `graphdl.codegen.runtime`
+"""Numba helpers that generated kernels call (as ``_nb.name``): the `graphdl.ops.kernels`
 functions numba's nopython mode cannot run as written (``keepdims=``, ``np.take_along_axis``,
 ``ufunc.reduce``), written as loops over a 2-d ``(rows, k)`` view.
 

@@ -113,6 +113,7 @@ def elementwise_op(
     linear: str | None = None,
     sympy_conditions: tuple[int, ...] = (),
     notation: Notation | None = None,
+    kernel: Callable[[list, dict[str, Any]], Any] | None = None,
 ) -> Op:
     """Define an elementwise op: derivative rules come from ``partials``, batching (`gd.vmap`)
     from broadcasting, the dtype from ``ufunc`` (or ``out_dtype``) unless ``infer`` is given.
@@ -141,6 +142,7 @@ def elementwise_op(
         linear=linear,
         sympy_conditions=sympy_conditions,
         notation=notation,
+        kernel=kernel,
     )
 
 
@@ -179,6 +181,15 @@ def _cast_sympy(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
     return x
 
 
+def _cast_kernel(values: list, attrs: dict[str, Any]) -> Any:
+    """The cast by ``astype``, which array-likes (dual numbers) implement; a scalar type call
+    such as ``np.float32(x)`` (the emitted code, cheapest) does not dispatch to them."""
+    x = values[0]
+    if hasattr(x, "astype"):
+        return x.astype(attrs["dtype"])
+    return np.asarray(x, dtype=attrs["dtype"])
+
+
 CAST = Op(
     "cast",
     infer=_cast_infer,
@@ -190,6 +201,7 @@ CAST = Op(
     doc="Convert to another dtype; casts to integers or bools have zero derivative.",
     batch=batching.batch_elementwise,
     linear="first",
+    kernel=_cast_kernel,
     notation=Notation(cast_form, ("1",)),
 )
 
@@ -349,9 +361,16 @@ SOFTPLUS = _unary("softplus", "np.logaddexp(0.0, {0})", np.tanh, lambda n: sigmo
                   lambda sp, a, at: sp.log(1 + sp.exp(a[0])),
                   doc="log(1 + exp(x)) without overflow.",
                   notation=Notation("softplus {0}", ("σ({0})",)))
+def _relu_kernel(values: list, attrs: dict[str, Any]) -> Any:
+    """relu through np.where: on dual numbers relu'(0) = 0 (np.maximum's ties would give 1);
+    nan stays nan and -inf gives 0, as ``np.maximum(x, 0)``."""
+    x = values[0]
+    return np.where(x > 0, x, np.where(x <= 0, 0, x))
+
+
 RELU = _unary("relu", "np.maximum({0}, 0)", np.positive, lambda n: greater(_x(n), 0),
               lambda sp, a, at: sp.Max(a[0], 0), doc="relu'(0) = 0.",
-              inplace="np.maximum({0}, 0, out={out})",
+              inplace="np.maximum({0}, 0, out={out})", kernel=_relu_kernel,
               notation=Notation("relu {0}", ("[{0} > 0]",)))
 FLOOR = _unary("floor", "np.floor({0})", np.floor, None, "floor", zero_derivative=True,
                notation=Notation("⌊{0}⌋"))

@@ -21,7 +21,11 @@ An op definition gives, side by side,
 - ``dims``: how unknown sizes flow (`graphdl.codegen.dims`): an operand index whose sizes the
   result has, or a function ``(node, operand_sizes) -> sizes``;
 - ``linear``: how the op is linear (`graphdl.rewriting.scaling`): ``"all"`` operands scaled
-  together, any ``"one"`` operand, or only the ``"first"``.
+  together, any ``"one"`` operand, or only the ``"first"``;
+- ``notation``: how traces and drawings write it (`graphdl.ops.notation.Notation`);
+- ``kernel(values, attrs)``: optionally, the op computed from operand values with NumPy's
+  protocols, for the few ops whose emitted code would not keep its meaning on array-likes such as
+  dual numbers (`graphdl.ops.evaluate`, the one evaluator of single nodes).
 
 Elementwise ops give ``partials(node) -> [d node / d input_i]`` instead of jvp/vjp: the chain rule,
 broadcasting and symbolic zeros are then handled once, in `graphdl.ops.elementwise`. An op may
@@ -78,6 +82,7 @@ class Op:
     linear: str | None = None  # "all", "one" or "first" (rewriting.scaling)
     sympy_conditions: tuple[int, ...] = ()  # operands read as SymPy Booleans
     notation: Notation | None = None  # how traces and drawings write it (graphdl.ops.notation)
+    kernel: Callable[[list, dict[str, Any]], Any] | None = None  # see graphdl.ops.evaluate
 
     def __post_init__(self) -> None:
         if self.allocates is None:

@@ -1,6 +1,6 @@
 """Numerically stable neural-network functions: softmax, log_softmax and logsumexp.
 
-Each is computed by subtracting the maximum first (``graphdl.codegen.runtime``), and each
+Each is computed by subtracting the maximum first (``graphdl.ops.kernels``), and each
 derivative is written through the op's own stable output, so logits of +-1000 give finite values
 and finite derivatives:
 

@@ -1,9 +1,10 @@
 """Constant folding: a node whose inputs are all constants becomes a constant.
 
-The value is computed with the op's own NumPy expression (`Op.emit_expr`, evaluated with the
-same helpers generated code uses), so a folded constant is exactly what the compiled function
-would have computed. The result keeps the node's static dtype as a *typed* constant: a node is
-never weak, even when it combines weak Python numbers, so consumers see the same dtype.
+The value is computed by `graphdl.ops.evaluate` with the op's own NumPy expression
+(`Op.emit_expr`, evaluated with the same kernels generated code uses), so a folded constant is
+exactly what the compiled function would have computed. The result keeps the node's static dtype
+as a *typed* constant: a node is never weak, even when it combines weak Python numbers, so
+consumers see the same dtype.
 
 Results larger than `FOLD_LIMIT` elements are not folded: ``broadcast_to(0.0, (10**4, 10**4))``
 should stay a cheap view built at run time, not an 800 MB array baked into the function. A fold
@@ -17,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from graphdl.ops import kernels as runtime
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import size_of
+from graphdl.ops.evaluate import evaluate
 from graphdl.ops.leaves import CONSTANT, constant
 from graphdl.rewriting.rewriter import node_rewriter
 
@@ -39,39 +40,19 @@ def fold_constants(node: Node) -> Node | None:
         return None
     if not node.op.allocates and size > size_of(inputs[0].shape):
         return None  # a free view at run time (a broadcast); folded, an array baked into the code
-    result = evaluate(node, [p.attrs["value"] for p in node.inputs])
+    result = _value(node, [p.attrs["value"] for p in node.inputs])
     if result is None:
         return None
     return constant(result, dtype=node.dtype)
 
 
-def evaluate(node: Node, values: list[Any]) -> np.ndarray | None:
+def _value(node: Node, values: list[Any]) -> np.ndarray | None:
     """The node's value for input ``values``, or None when it cannot be had quietly."""
-    namespace: dict[str, Any] = {"np": np, "_rt": runtime}
-    args = []
-    for i, v in enumerate(values):
-        args.append(f"_a{i}")
-        namespace[f"_a{i}"] = v
-    rendered = {}
-    for key, attr in node.attrs.items():
-        if isinstance(attr, np.ndarray):
-            namespace[f"_attr_{key}"] = attr
-            rendered[key] = _Name(f"_attr_{key}")
-        else:
-            rendered[key] = attr
-    expression = node.op.emit_expr(args, rendered)
     try:
         with np.errstate(all="raise"):
-            result = np.asarray(eval(expression, namespace))  # the op's own NumPy code
+            result = np.asarray(evaluate(node, values))  # the op's own NumPy code
     except Exception:  # noqa: BLE001 - whatever fails is left to run time, as written
         return None
     if result.shape != node.shape or result.dtype != node.dtype:
         return None
     return result
-
-
-class _Name(str):
-    """Formats as itself (a variable name), not as a quoted string."""
-
-    def __repr__(self) -> str:
-        return str(self)
