@@ -169,6 +169,19 @@ def test_the_formula_builds_the_graph_python_would():
                                                                               "multiply"]
 
 
+def test_values_and_variables_are_checked():
+    with pytest.raises(FormulaError, match="value given for 'y' is not a number .*'a'"):
+        gd.trace("x*y", at={"x": 1.0, "y": "a"})
+    with pytest.raises(FormulaError, match="'z' given a value but not used"):
+        gd.trace("x*y", at={"x": 1.0, "y": 2.0, "z": 3.0})
+    with pytest.raises(FormulaError, match="unknown name 'y'"):
+        gd.trace("x*y", at={"x": 1.0})
+    with pytest.raises(SymbolicError, match="'2 \\* pi' has no variables"):
+        gd.compare("2 * pi")
+    t = gd.trace("x * 2", at={"x": np.array([1, 2], np.float32)}, mode="reverse")
+    assert t.outputs[0].dtype == np.float32 and t.values[t.outputs[0]].tolist() == [2, 4]
+
+
 # --- bounds (issue 15) ------------------------------------------------------------------------
 def test_a_tower_of_powers_is_refused_at_once():
     start = time.perf_counter()

@@ -141,6 +141,9 @@ def parse_formula_at(text: str, values: Mapping[str, Any]) -> tuple[Node, dict[s
         if not isinstance(name, str) or not _NAME.match(name):
             check_input_name(name)
         array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise FormulaError(f"the value given for {name!r} is not a number or an array of "
+                               f"numbers: {value!r}")
         dtype = array.dtype if array.dtype.kind == "f" else np.dtype("float64")
         variables[name] = scalar(name, dtype) if array.ndim == 0 else tensor(
             name, array.shape, dtype)

@@ -106,6 +106,9 @@ class _Problem:
         one scalar input per name (in alphabetical order); SymPy gets it from the graph."""
         try:
             names = sorted(free_names(text))
+            if not names:
+                raise FormulaError(f"compare: {text.strip()!r} has no variables to differentiate "
+                                   "with respect to")
             inputs = [scalar(name) for name in names]
             cost = parse_formula(text, dict(zip(names, inputs)))
         except FormulaError as exc:
