@@ -106,11 +106,11 @@ class _Problem:
         one scalar input per name (in alphabetical order); SymPy gets it from the graph."""
         try:
             names = sorted(free_names(text))
+            inputs = [scalar(name) for name in names]
+            cost = parse_formula(text, dict(zip(names, inputs)))  # refuses bad formulas first
             if not names:
                 raise FormulaError(f"compare: {text.strip()!r} has no variables to differentiate "
                                    "with respect to")
-            inputs = [scalar(name) for name in names]
-            cost = parse_formula(text, dict(zip(names, inputs)))
         except FormulaError as exc:
             raise SymbolicError(str(exc)) from None
         return cls._from_graph(cost, wrt, symbolic, inputs)
