@@ -8,7 +8,8 @@ right class, dtype, rank and static sizes; the shared values read from their box
 call; each update stored. Anything unusual (a list, another dtype, a wrong shape, a vectorized
 call with extra axes) takes the generic path (``slow``), which converts, explains errors and
 picks vectorized variants exactly as before; so the fast path never changes an answer, only how
-soon a plain call gets there.
+soon a plain call gets there. Arguments of unknown size have their shapes checked against the
+graph (`graphdl.codegen.sizes`) once per pattern of shapes, before the code runs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class CallSpec:
     scalars: frozenset[int] = frozenset()  # parameters passed as scalars (numba kernels)
     outputs_0d: tuple[tuple[int, type], ...] = ()  # outputs converted to NumPy scalars
     zero_strides: bool = False  # copy outputs with a 0 stride too (numba's broadcasts)
+    sizes: Any = None  # `graphdl.codegen.sizes.SizeCheck` of the arguments of unknown size
 
 
 def fast_caller(spec: CallSpec) -> Callable[..., Any]:
@@ -68,6 +70,10 @@ def fast_caller(spec: CallSpec) -> Callable[..., Any]:
                   "        code = variant[0] if variant else make_variant()",
                   "        if not variant:", "            variant.append(code)"]
     lines += ["    else:", "        return slow(args)"]
+    if spec.sizes is not None:  # run-time sizes, checked once per pattern of argument shapes
+        namespace["sizes"], namespace["seen"] = spec.sizes, spec.sizes.seen
+        key = "".join(f"a{i}.shape, " for i in spec.sizes.positions)
+        lines += [f"    key = ({key})", "    if key not in seen:", "        sizes(key)"]
     for j, box in enumerate(spec.shared_boxes):
         namespace[f"b{j}"] = box
     values = args + [f"b{j}.value" for j in range(len(spec.shared_boxes))]

@@ -23,6 +23,7 @@ from graphdl.codegen.calling import code_filename, compile_emitted, fast_path, o
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.explain import explain
 from graphdl.codegen.names import comment_text, safe_identifier
+from graphdl.codegen.sizes import SizeCheck
 from graphdl.errors import GraphError, InputError
 from graphdl.ir.collector import collector_paused
 from graphdl.ir.node import Node
@@ -102,6 +103,10 @@ class Function:
         self._variants: dict[tuple[int, ...], tuple[Any, Emitted, str]] = {}
         self._numpy_plain: tuple[Any, Emitted, str] | None = None
         self._kernel = kernel_call.kernel_info(self) if backend == "numba" else None
+        moving = [i for i, (x, c) in enumerate(zip(self.inputs, self._checkers))
+                  if None in x.shape or c.vectorizes]  # run-time shapes not fixed by the checks
+        self._sizes = SizeCheck(self.inputs, moving, self.schedule, self.update_values,
+                                self.shared_updated) if moving else None
         self._fast = fast_path(self)
 
     def compile_now(self) -> Function:
@@ -126,6 +131,8 @@ class Function:
             raise InputError(f"function {self.name} takes {len(self._checkers)} argument(s) "
                              f"({names}), received {len(args)}")
         values = [check(a) for check, a in zip(self._checkers, args)]
+        if self._sizes is not None:  # before anything runs (the kernel relies on the sizes)
+            self._sizes(tuple(values[i].shape for i in self._sizes.positions))
         values.extend(box.value for box in self._shared_boxes)
         run, emitted, filename = self._function, self._emitted, self._filename
         if self._vector_positions:

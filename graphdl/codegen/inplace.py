@@ -13,7 +13,11 @@ kinds of reuse are planned here, both only where they are provably invisible:
   own buffer, after every other reader of ``W`` (update statements that nothing else reads move to
   the end of the schedule, always a valid order; one that later statements read stays put and
   writes in place only if nothing after it reads the old value). Updates still all read the old
-  values: an in-place write is kept only when nothing after it reads the variable.
+  values: an in-place write is kept only when nothing after it reads the variable. A call that
+  raises must leave every shared variable as it was, so a shared buffer is written only by a
+  statement that cannot raise and after the last statement that can (`cannot_fail`: run-time
+  sizes are checked before the code runs, `graphdl.codegen.sizes`; what remains is data, such
+  as an index out of range).
 
 An op opts in by giving ``Op.inplace``, a template with ``{out}``; ``Op.view`` marks ops whose
 result may share memory with their first operand (transpose, reshape, basic indexing...).
@@ -36,6 +40,26 @@ SameShape = Callable[[Node, Node], bool]
 class Plan:
     schedule: list[Node]
     writes_into: dict[Node, Node]  # node -> the node whose buffer receives its result
+
+
+# Non-elementwise ops that cannot raise once the run-time sizes are checked (max/min can: an
+# empty axis; indexing can: an index out of range; runtime helpers may check values)
+_SIZE_ONLY = frozenset({
+    "reshape", "reshape_like", "transpose", "expand_dims", "squeeze", "broadcast_to",
+    "broadcast_like", "concatenate", "zeros_like", "sum", "mean", "sum_to", "axis_size",
+    "matmul", "softmax", "log_softmax", "logsumexp",
+})
+
+
+def cannot_fail(node: Node) -> bool:
+    """Whether ``node``'s statement cannot raise once the run-time sizes are known to fit:
+    elementwise arithmetic on floats and booleans (NumPy gives inf/nan, not errors; integer
+    arithmetic can raise, e.g. a negative integer power) and a few size-only ops."""
+    if _is_leaf(node):
+        return True
+    if node.op.elementwise:
+        return node.dtype.kind in "fcb" and all(p.dtype.kind in "fcb" for p in node.inputs)
+    return node.op.name in _SIZE_ONLY
 
 
 def _is_leaf(node: Node) -> bool:
@@ -104,6 +128,10 @@ def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Seq
     moved = set(movable)
     order = [n for n in schedule if n not in moved] + movable
     position = {n: i for i, n in enumerate(order)}
+    # a shared buffer may be written from this position on: nothing from there can raise
+    safe_from = len(order)
+    while safe_from > 0 and cannot_fail(order[safe_from - 1]):
+        safe_from -= 1
 
     last_read: dict[Node, int] = {}  # alias root -> position of its last reader
     for here, node in enumerate(order):  # in order, so the last write is the latest reader
@@ -119,13 +147,13 @@ def plan_inplace(schedule: Sequence[Node], outputs: Sequence[Node], updates: Seq
         here = position[node]
         if node in moved:
             target = update_target[node]
-            if last_read.get(target, -1) <= here:
+            if last_read.get(target, -1) <= here and here >= safe_from:
                 writes[node] = target
             continue
         target = update_target.get(node)
         if (target is not None and node not in returned and target in node.inputs
                 and target not in returned_roots and _writable(target, node)
-                and last_read.get(target, -1) <= here):
+                and last_read.get(target, -1) <= here and here >= safe_from):
             # a new state that later statements read too (Adam's s feeds s-hat): it can still
             # take the variable's buffer when nothing reads the old value after this point
             writes[node] = target

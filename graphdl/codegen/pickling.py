@@ -68,5 +68,6 @@ def restore_function(cls: type[Function], state: dict[str, Any]) -> Function:
     fn._update_boxes = [boxes[i] for i in state["updated"]]
     fn._vector_positions, fn._variants = [], {}  # no graph to plan vectorized variants from
     fn._maybe_readonly = frozenset(state["readonly"])
+    fn._sizes = None  # no graph to check run-time sizes against
     fn._fast = fast_path(fn)
     return fn

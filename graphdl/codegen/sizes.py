@@ -1,0 +1,79 @@
+"""Run-time sizes checked before any generated code runs.
+
+Static shapes leave some sizes unknown (``f64[?,3]``), and a vectorized call adds leading axes
+the graph never saw. NumPy would notice a clash halfway through the code, after earlier statements
+(and in-place updates of shared variables) have run; a numba kernel relies on the sizes and would
+read and write out of bounds. So before a call runs, every node that depends on such an argument
+has its shape rule (``Op.infer``, the one that checks the graph when it is built) run again on the
+arguments' actual shapes, and every update's new value must have its shared variable's declared
+shape. A clash is reported naming the node, the user's line and the operands' run-time shapes
+(or the shared variable and both shapes). Each pattern of argument shapes is checked once and
+remembered, so a training loop pays for it at its first call only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphdl.errors import GraphError, GraphRuntimeError, ShapeError
+from graphdl.ir.node import Node
+from graphdl.ir.shapes import fmt_shape
+
+_REMEMBERED = 64  # argument-shape patterns kept per function (then forgotten all at once)
+
+
+class SizeCheck:
+    """Checks the run-time shapes of the arguments at ``positions`` against the whole graph."""
+
+    def __init__(self, inputs: Sequence[Node], positions: Sequence[int],
+                 schedule: Sequence[Node], updates: Sequence[Node],
+                 targets: Sequence[Node]) -> None:
+        self.positions = tuple(positions)
+        self.inputs = [inputs[i] for i in self.positions]
+        moving = set(self.inputs)
+        self.nodes = []  # the nodes whose run-time shape may differ from their static one
+        for node in schedule:
+            if node.inputs and any(p in moving for p in node.inputs):
+                moving.add(node)
+                self.nodes.append(node)
+        self.updates = [(v, t) for v, t in zip(updates, targets) if v in moving]
+        self.seen: set[tuple] = set()
+
+    def __call__(self, shapes: tuple) -> None:
+        """Check ``shapes`` (of the arguments at ``positions``, in order); raises
+        GraphRuntimeError naming the node or ShapeError naming the shared variable."""
+        if shapes in self.seen:
+            return
+        actual: dict[Node, tuple] = dict(zip(self.inputs, shapes))
+        for node in self.nodes:
+            operands = tuple(p if p not in actual else p.over(p.inputs, actual[p], p.dtype)
+                             for p in node.inputs)
+            try:
+                shape, _ = node.op.infer(operands, node.attrs)
+            except GraphError as exc:
+                raise _clash(node, exc, actual) from None
+            except Exception:  # a rule that cannot take these operands: keep the static shape
+                continue
+            if tuple(shape) != node.shape:
+                actual[node] = tuple(shape)
+        for value, target in self.updates:
+            shape = actual.get(value, value.shape)
+            if shape != target.shape and None not in shape:
+                raise ShapeError(
+                    f"updates: the new value of shared {target.label()} has run-time shape "
+                    f"{fmt_shape(shape)}, expected its declared shape {fmt_shape(target.shape)} "
+                    "(an update never changes a shared variable's shape); nothing was updated")
+        if len(self.seen) >= _REMEMBERED:
+            self.seen.clear()
+        self.seen.add(shapes)
+
+
+def _clash(node: Node, exc: Exception, actual: dict[Node, tuple]) -> GraphRuntimeError:
+    operands = "; ".join(
+        f"{p.label()} {p.type_str()} (run-time shape {actual.get(p, p.shape)})"
+        for p in node.inputs)
+    error = GraphRuntimeError(
+        f"{node.op.name} node {node.label()} (created at {node.origin}) failed: "
+        f"{type(exc).__name__}: {exc}; operands: {operands}")
+    error.node = node
+    return error

@@ -1,0 +1,122 @@
+"""Call-time checks of compiled functions (issue 15): run-time sizes are checked before any code
+runs (a numba kernel never reads or writes out of bounds), updates keep their shared variable's
+shape, and a call that raises leaves every shared variable exactly as it was. Both backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphdl as gd
+from graphdl.errors import GraphRuntimeError, ShapeError
+
+def _backends():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return ["numpy"]
+    return ["numpy", "numba"]
+
+
+@pytest.fixture(params=_backends())
+def backend(request) -> str:
+    return request.param
+
+
+def test_unknown_size_clashing_with_a_shared_variable_is_refused_before_the_kernel(backend):
+    c = gd.shared(np.zeros(4), name="c")
+    z = gd.vector("z")
+    f = gd.function([z], None, updates={c: c + z}, backend=backend)
+    f(np.ones(4))
+    with pytest.raises(GraphRuntimeError) as info:
+        f(np.array([10.0, 20.0]))
+    message = str(info.value)
+    assert "add node" in message and "test_call_checks.py:" in message
+    assert "z f64[?] (run-time shape (2,))" in message and "c f64[4] (run-time shape (4,))" in message
+    np.testing.assert_array_equal(c.get_value(), np.ones(4))  # numba wrote [11, 21, ...] before
+    f(np.full(4, 2.0))  # the same function still runs with the right size
+    np.testing.assert_array_equal(c.get_value(), np.full(4, 3.0))
+
+
+def test_two_unknown_sizes_that_must_agree_are_checked(backend):
+    a, b = gd.vector("a"), gd.vector("b")
+    f = gd.function([a, b], gd.sum(a * b), backend=backend)
+    assert f(np.arange(3.0), np.arange(3.0)) == 5.0
+    with pytest.raises(GraphRuntimeError, match=r"multiply node .*run-time shape \(3,\).*"
+                                                r"run-time shape \(5,\)"):
+        f(np.arange(3.0), np.arange(5.0))
+    m = gd.matrix("m")  # matmul's inner sizes, both unknown
+    g = gd.function([m, a], m @ a, backend=backend)
+    with pytest.raises(GraphRuntimeError, match=r"matmul node"):
+        g(np.ones((2, 3)), np.ones(4))
+    np.testing.assert_array_equal(g(np.ones((2, 3)), np.ones(3)), [3.0, 3.0])
+
+
+def test_an_update_never_changes_the_shape_of_its_shared_variable(backend):
+    W = gd.shared(np.zeros(3), name="W")
+    x = gd.vector("x")
+    f = gd.function([x], None, updates={W: 2.0 * x}, backend=backend)
+    with pytest.raises(ShapeError, match=r"shared W has run-time shape \(5,\), expected its "
+                                         r"declared shape \(3,\)"):
+        f(np.ones(5))
+    assert W.get_value().shape == (3,) and not W.get_value().any()
+    f(np.ones(3))
+    np.testing.assert_array_equal(W.get_value(), [2.0, 2.0, 2.0])
+
+
+def test_a_vectorized_call_cannot_turn_a_0d_shared_variable_into_a_vector(backend):
+    s = gd.shared(np.float64(1.0), name="s")
+    x = gd.scalar("x")
+    f = gd.function([x], [x * 2.0], updates={s: s + x}, backend=backend)
+    with pytest.raises(ShapeError, match=r"shared s has run-time shape \(5,\), expected its "
+                                         r"declared shape \(\)"):
+        f(np.ones(5))
+    assert s.get_value().shape == () and s.get_value() == 1.0
+    g = gd.function([x], x * 2.0, backend=backend)  # without updates the call still vectorizes
+    np.testing.assert_array_equal(g(np.arange(3.0)), [0.0, 2.0, 4.0])
+
+
+def test_build_time_update_shape_clash_names_the_shared_variable():
+    W = gd.shared(np.zeros(3), name="W")
+    with pytest.raises(ShapeError, match=r"shared W has shape \(4,\), expected \(3,\)"):
+        gd.function([], None, updates={W: gd.constant(np.ones(4))})
+
+
+def test_a_failing_call_leaves_every_shared_variable_as_it_was(backend):
+    W = gd.shared(np.ones(3), name="W")
+    c = gd.shared(np.zeros(4), name="c")
+    x, z = gd.vector("x", (3,)), gd.vector("z")
+    f = gd.function([x, z], None, updates={W: W - x, c: c + z}, backend=backend)
+    with pytest.raises(GraphRuntimeError, match="add node"):
+        f(np.ones(3), np.ones(2))
+    np.testing.assert_array_equal(W.get_value(), np.ones(3))  # was written in place before
+    np.testing.assert_array_equal(c.get_value(), np.zeros(4))
+    f(np.ones(3), np.ones(4))
+    np.testing.assert_array_equal(W.get_value(), np.zeros(3))
+    assert "out=W" in f.source or backend == "numba"  # still updated in place when it succeeds
+
+
+def test_a_numpy_failure_inside_the_update_statements_leaves_state_untouched(backend):
+    W = gd.shared(np.ones(3), name="W")
+    c = gd.shared(np.zeros(()), name="c")
+    x = gd.vector("x", (3,))
+    i = gd.scalar("i", dtype="int64")
+    new_w = W - x  # read again by the next update: written into W's buffer mid-code before
+    f = gd.function([x, i], None, updates={W: new_w, c: new_w[i]}, backend=backend)
+    with pytest.raises(GraphRuntimeError, match="index 7 is out of bounds"):
+        f(np.ones(3), np.int64(7))
+    np.testing.assert_array_equal(W.get_value(), np.ones(3))
+    assert c.get_value() == 0.0
+    f(np.full(3, 0.5), np.int64(1))
+    np.testing.assert_array_equal(W.get_value(), np.full(3, 0.5))
+    assert c.get_value() == 0.5
+
+
+def test_in_place_updates_of_an_optimizer_step_are_kept():
+    from graphdl import optim
+
+    X = gd.matrix("X", shape=(None, 3))
+    W = gd.shared(np.ones((3, 2)), name="W")
+    loss = gd.tanh(X @ W).sum()
+    step = gd.function([X], loss, updates=optim.Adam(0.01).updates(loss, [W]))
+    assert "out=W_s)" in step.source and "out=W_r)" in step.source and "out=W)" in step.source
