@@ -120,3 +120,30 @@ def test_in_place_updates_of_an_optimizer_step_are_kept():
     loss = gd.tanh(X @ W).sum()
     step = gd.function([X], loss, updates=optim.Adam(0.01).updates(loss, [W]))
     assert "out=W_s)" in step.source and "out=W_r)" in step.source and "out=W)" in step.source
+
+
+@pytest.mark.parametrize("make", [
+    lambda W: W * 1.0, lambda W: W ** 1, lambda W: gd.stop_gradient(W), lambda W: W,
+    lambda W: W.T, lambda W: W[0], lambda W: gd.reshape(W, (6,)),
+], ids=["times-one", "power-one", "stop-gradient", "itself", "transpose", "row", "reshape"])
+@pytest.mark.parametrize("optimize", [True, False])
+def test_returned_arrays_never_alias_a_shared_variable(backend, make, optimize):
+    W = gd.shared(np.arange(6.0).reshape(2, 3), name="W")
+    x = gd.scalar("x")
+    f = gd.function([x], [make(W), x * 2.0], optimize=optimize, backend=backend)
+    out, _ = f(1.0)
+    out[...] = -1.0
+    np.testing.assert_array_equal(W.get_value(), np.arange(6.0).reshape(2, 3))
+    again, _ = f._call_checked((1.0,))  # the generic path too
+    again[...] = -1.0
+    np.testing.assert_array_equal(W.get_value(), np.arange(6.0).reshape(2, 3))
+
+
+def test_a_returned_new_value_is_not_the_stored_state(backend):
+    W = gd.shared(np.zeros(3), name="W")
+    x = gd.vector("x", (3,))
+    new = W + x
+    f = gd.function([x], new, updates={W: new}, backend=backend)
+    out = f(np.ones(3))
+    out[...] = 100.0
+    np.testing.assert_array_equal(W.get_value(), np.ones(3))

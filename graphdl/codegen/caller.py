@@ -41,6 +41,7 @@ class CallSpec:
     outputs_0d: tuple[tuple[int, type], ...] = ()  # outputs converted to NumPy scalars
     zero_strides: bool = False  # copy outputs with a 0 stride too (numba's broadcasts)
     sizes: Any = None  # `graphdl.codegen.sizes.SizeCheck` of the arguments of unknown size
+    copies: frozenset[int] = frozenset()  # outputs always copied (they may alias state)
 
 
 def fast_caller(spec: CallSpec) -> Callable[..., Any]:
@@ -87,7 +88,7 @@ def fast_caller(spec: CallSpec) -> Callable[..., Any]:
         namespace[f"u{k}"] = box
         lines += [f"    new = state[{k}]", f"    if new is not u{k}.value:",
                   f"        u{k}.value = own(new, u{k})"]
-    if spec.maybe_readonly or spec.outputs_0d:
+    if spec.maybe_readonly or spec.outputs_0d or spec.copies:
         lines.append("    outputs = list(outputs)")
     for i, kind in spec.outputs_0d:
         namespace[f"kind{i}"] = kind
@@ -96,6 +97,9 @@ def fast_caller(spec: CallSpec) -> Callable[..., Any]:
     for i in sorted(spec.maybe_readonly):
         lines += [f"    out = outputs[{i}]",
                   f"    if out.__class__ is ndarray and ({copy_when}):",
+                  f"        outputs[{i}] = out.copy()"]
+    for i in sorted(spec.copies):
+        lines += [f"    out = outputs[{i}]", "    if out.__class__ is ndarray:",
                   f"        outputs[{i}] = out.copy()"]
     lines.append("    return outputs[0]" if spec.single else "    return list(outputs)")
     exec(compile("\n".join(lines) + "\n", "<graphdl call path>", "exec"), namespace)  # noqa: S102

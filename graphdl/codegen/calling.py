@@ -34,7 +34,7 @@ def fast_path(fn: Function) -> Callable[..., Any]:
             frozenset(fn._maybe_readonly), fn._single, fn._call_checked,
             lambda exc, code, values: fn._explain_kernel(exc, list(values)), own_kernel_state,
             scalars=frozenset(scalars), outputs_0d=tuple(outputs_0d), zero_strides=True,
-            sizes=fn._sizes))
+            sizes=fn._sizes, copies=fn._copied))
     vectorized = None
     everything = tuple(range(len(fn._checkers)))
     if (everything and fn._vector_positions == list(everything)
@@ -49,7 +49,8 @@ def fast_path(fn: Function) -> Callable[..., Any]:
     return fast_caller(CallSpec(
         fn._checkers, fn._function, fn._shared_boxes, fn._update_boxes,
         frozenset(fn._maybe_readonly), fn._single, fn._call_checked, explain,
-        lambda value, box: own_writable(value), vectorized, sizes=fn._sizes))
+        lambda value, box: own_writable(value), vectorized, sizes=fn._sizes,
+        copies=fn._copied))
 
 
 def own_kernel_state(value: Any, box: SharedBox) -> Any:

@@ -22,6 +22,7 @@ from graphdl.codegen.arguments import InputCheck, check_closed, check_inputs, no
 from graphdl.codegen.calling import code_filename, compile_emitted, fast_path, own_writable
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.explain import explain
+from graphdl.codegen.inplace import _alias_roots
 from graphdl.codegen.names import comment_text, safe_identifier
 from graphdl.codegen.sizes import SizeCheck
 from graphdl.errors import GraphError, InputError
@@ -100,6 +101,14 @@ class Function:
         # a gradient such as d sum(x)/dx is a broadcast view; callers get arrays they may write
         self._maybe_readonly = {i for i, o in enumerate(self.outputs)
                                 if o.op.view or o.op is CONSTANT}
+        # outputs never alias state: an output that is a shared variable, an update's new value
+        # (stored as the new state) or a hoisted constant, or a view of one, is always copied
+        root = _alias_roots(self.schedule)
+        kept = set(self.update_values)
+        self._copied = frozenset(
+            i for i, o in enumerate(self.outputs)
+            if root.get(o, o).op in (SHARED, CONSTANT) or root.get(o, o) in kept)
+        self._maybe_readonly -= self._copied
         self._variants: dict[tuple[int, ...], tuple[Any, Emitted, str]] = {}
         self._numpy_plain: tuple[Any, Emitted, str] | None = None
         self._kernel = kernel_call.kernel_info(self) if backend == "numba" else None
@@ -150,9 +159,10 @@ class Function:
         for box, value in zip(self._update_boxes, new_state):
             if value is not box.value:  # (an in-place update left the same array there)
                 box.value = own_writable(value)
-        if self._maybe_readonly:
-            outputs = [o.copy() if i in self._maybe_readonly and isinstance(o, np.ndarray)
-                       and not o.flags.writeable else o for i, o in enumerate(outputs)]
+        if self._maybe_readonly or self._copied:
+            outputs = [o.copy() if isinstance(o, np.ndarray) and (i in self._copied or (
+                i in self._maybe_readonly and not o.flags.writeable)) else o
+                for i, o in enumerate(outputs)]
         return outputs[0] if self._single else list(outputs)
 
     def _variant(self, grown: tuple[int, ...]) -> tuple[Any, Emitted, str]:

@@ -65,6 +65,9 @@ def call_kernel(fn: Function, values: list[Any]) -> Any:
         o = outputs[i]
         if isinstance(o, np.ndarray) and (not o.flags.writeable or 0 in o.strides):
             outputs[i] = o.copy()
+    for i in fn._copied:  # outputs never alias state
+        if isinstance(outputs[i], np.ndarray):
+            outputs[i] = outputs[i].copy()
     return outputs[0] if fn._single else outputs
 
 
