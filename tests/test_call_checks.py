@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphdl as gd
-from graphdl.errors import GraphRuntimeError, ShapeError
+from graphdl.errors import GraphRuntimeError, InputError, ShapeError
 
 def _backends():
     try:
@@ -102,9 +102,10 @@ def test_a_numpy_failure_inside_the_update_statements_leaves_state_untouched(bac
     x = gd.vector("x", (3,))
     i = gd.scalar("i", dtype="int64")
     new_w = W - x  # read again by the next update: written into W's buffer mid-code before
-    f = gd.function([x, i], None, updates={W: new_w, c: new_w[i]}, backend=backend)
+    # a computed index: not an argument, so only the gather itself can find it out of range
+    f = gd.function([x, i], None, updates={W: new_w, c: new_w[i * 3 - 2]}, backend=backend)
     with pytest.raises(GraphRuntimeError, match="index 7 is out of bounds"):
-        f(np.ones(3), np.int64(7))
+        f(np.ones(3), np.int64(3))
     np.testing.assert_array_equal(W.get_value(), np.ones(3))
     assert c.get_value() == 0.0
     f(np.full(3, 0.5), np.int64(1))
@@ -147,3 +148,48 @@ def test_a_returned_new_value_is_not_the_stored_state(backend):
     out = f(np.ones(3))
     out[...] = 100.0
     np.testing.assert_array_equal(W.get_value(), np.ones(3))
+
+
+def _classifier_step(form: str, backend: str):
+    X = gd.matrix("X", (None, 4))
+    y = gd.vector("y", dtype="int64")
+    W = gd.shared(np.linspace(-0.5, 0.5, 12).reshape(4, 3), name="W")
+    h = X @ W
+    if form == "take_along_axis":
+        loss = -gd.take_along_axis(gd.log_softmax(h, axis=1), y[:, None], axis=1).mean()
+    elif form == "one_hot":
+        loss = -(gd.one_hot(y, 3) * gd.log_softmax(h, axis=1)).sum(axis=1).mean()
+    else:
+        from graphdl.nn import losses
+
+        loss = losses.softmax_cross_entropy(h, y)
+    (g,) = gd.grad(loss, [W])
+    return W, gd.function([X, y], loss, updates={W: W - 0.1 * g}, backend=backend)
+
+
+@pytest.mark.parametrize("form", ["take_along_axis", "one_hot", "nn.losses"])
+@pytest.mark.parametrize("label", [-1, 3, -4])
+def test_out_of_range_class_labels_are_refused_in_every_form(backend, form, label):
+    W, step = _classifier_step(form, backend)
+    before = W.get_value()
+    with pytest.raises(InputError, match=rf"input y: class labels must be in \[0, 3\) for "
+                                         rf"\w+ node .*test_call_checks.py:\d+\); received "
+                                         rf"{label} at position \(1,\)"):
+        step(np.ones((2, 4)), np.array([0, label]))
+    np.testing.assert_array_equal(W.get_value(), before)  # -1 used to train on the last class
+    loss = step(np.ones((2, 4)), np.array([0, 2]))
+    logits = np.ones((2, 4)) @ before
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert loss == pytest.approx(-(log_p[0, 0] + log_p[1, 2]) / 2, rel=1e-12)
+
+
+def test_take_wraps_negative_indices_like_numpy_and_refuses_out_of_range(backend):
+    x = gd.vector("x", (4,))
+    i = gd.vector("i", dtype="int64")
+    f = gd.function([x, i], gd.take(x, i), backend=backend)
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(f(values, np.array([-1, -4, 0])), [4.0, 1.0, 1.0])
+    for bad in (4, -5):
+        with pytest.raises(InputError, match=rf"input i: indices must be in \[-4, 4\) for take "
+                                             rf"node .*; received {bad} at position \(0,\)"):
+            f(values, np.array([bad, 0]))

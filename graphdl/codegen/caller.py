@@ -42,6 +42,7 @@ class CallSpec:
     zero_strides: bool = False  # copy outputs with a 0 stride too (numba's broadcasts)
     sizes: Any = None  # `graphdl.codegen.sizes.SizeCheck` of the arguments of unknown size
     copies: frozenset[int] = frozenset()  # outputs always copied (they may alias state)
+    indices: Any = None  # `graphdl.codegen.indices.IndexCheck` of arguments used as indices
 
 
 def fast_caller(spec: CallSpec) -> Callable[..., Any]:
@@ -71,6 +72,9 @@ def fast_caller(spec: CallSpec) -> Callable[..., Any]:
                   "        code = variant[0] if variant else make_variant()",
                   "        if not variant:", "            variant.append(code)"]
     lines += ["    else:", "        return slow(args)"]
+    if spec.indices is not None:  # labels and indices in range
+        namespace["indices"] = spec.indices
+        lines.append("    indices(args)")
     if spec.sizes is not None:  # run-time sizes, checked once per pattern of argument shapes
         namespace["sizes"], namespace["seen"] = spec.sizes, spec.sizes.seen
         key = "".join(f"a{i}.shape, " for i in spec.sizes.positions)

@@ -34,7 +34,8 @@ def fast_path(fn: Function) -> Callable[..., Any]:
             frozenset(fn._maybe_readonly), fn._single, fn._call_checked,
             lambda exc, code, values: fn._explain_kernel(exc, list(values)), own_kernel_state,
             scalars=frozenset(scalars), outputs_0d=tuple(outputs_0d), zero_strides=True,
-            sizes=fn._sizes, copies=fn._copied))
+            sizes=fn._sizes, copies=fn._copied,
+            indices=fn._indices))
     vectorized = None
     everything = tuple(range(len(fn._checkers)))
     if (everything and fn._vector_positions == list(everything)
@@ -50,7 +51,7 @@ def fast_path(fn: Function) -> Callable[..., Any]:
         fn._checkers, fn._function, fn._shared_boxes, fn._update_boxes,
         frozenset(fn._maybe_readonly), fn._single, fn._call_checked, explain,
         lambda value, box: own_writable(value), vectorized, sizes=fn._sizes,
-        copies=fn._copied))
+        copies=fn._copied, indices=fn._indices))
 
 
 def own_kernel_state(value: Any, box: SharedBox) -> Any:

@@ -22,6 +22,7 @@ from graphdl.codegen.arguments import InputCheck, check_closed, check_inputs, no
 from graphdl.codegen.calling import code_filename, compile_emitted, fast_path, own_writable
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.explain import explain
+from graphdl.codegen.indices import IndexCheck
 from graphdl.codegen.inplace import _alias_roots
 from graphdl.codegen.names import comment_text, safe_identifier
 from graphdl.codegen.sizes import SizeCheck
@@ -116,6 +117,8 @@ class Function:
                   if None in x.shape or c.vectorizes]  # run-time shapes not fixed by the checks
         self._sizes = SizeCheck(self.inputs, moving, self.schedule, self.update_values,
                                 self.shared_updated) if moving else None
+        indices = IndexCheck(self.inputs, self.schedule)
+        self._indices = indices if indices.ranges else None
         self._fast = fast_path(self)
 
     def compile_now(self) -> Function:
@@ -140,6 +143,8 @@ class Function:
             raise InputError(f"function {self.name} takes {len(self._checkers)} argument(s) "
                              f"({names}), received {len(args)}")
         values = [check(a) for check, a in zip(self._checkers, args)]
+        if self._indices is not None:  # labels and indices in range, before anything runs
+            self._indices(values)
         if self._sizes is not None:  # before anything runs (the kernel relies on the sizes)
             self._sizes(tuple(values[i].shape for i in self._sizes.positions))
         values.extend(box.value for box in self._shared_boxes)

@@ -70,6 +70,6 @@ def restore_function(cls: type[Function], state: dict[str, Any]) -> Function:
     fn._vector_positions, fn._variants = [], {}  # no graph to plan vectorized variants from
     fn._maybe_readonly = frozenset(state["readonly"])
     fn._copied = frozenset(state["copied"])
-    fn._sizes = None  # no graph to check run-time sizes against
+    fn._sizes = fn._indices = None  # no graph to check run-time sizes and indices against
     fn._fast = fast_path(fn)
     return fn

@@ -297,5 +297,6 @@ ONE_HOT = Op("one_hot", _one_hot_infer,
 
 
 def one_hot(labels: Any, depth: int, dtype: Any = "float64") -> Node:
-    """Rows of zeros with a one at each label; labels outside [0, depth) give all-zero rows."""
+    """Rows of zeros with a one at each label; a compiled function refuses labels outside
+    [0, depth) given as an argument (`graphdl.codegen.indices`)."""
     return apply(ONE_HOT, labels, depth=int(depth), dtype=np.dtype(dtype).name)
