@@ -193,3 +193,16 @@ def test_take_wraps_negative_indices_like_numpy_and_refuses_out_of_range(backend
         with pytest.raises(InputError, match=rf"input i: indices must be in \[-4, 4\) for take "
                                              rf"node .*; received {bad} at position \(0,\)"):
             f(values, np.array([bad, 0]))
+
+
+@pytest.mark.parametrize("declare", [
+    lambda: gd.scalar("x", dtype="longdouble"),
+    lambda: gd.shared(np.zeros(2, dtype=np.longdouble), name="w"),
+    lambda: gd.constant(np.longdouble(2.0)),
+], ids=["input", "shared", "constant"])
+def test_extended_precision_is_refused_where_it_is_declared(declare):
+    if np.dtype(np.longdouble).itemsize <= 8:
+        pytest.skip("long double is float64 on this platform")
+    with pytest.raises(gd.DTypeError,
+                       match=r"dtype float(96|128) \(extended precision\) is not supported"):
+        declare()  # it used to compile into an emitter that recursed forever on 0-d constants

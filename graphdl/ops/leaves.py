@@ -39,9 +39,20 @@ def _check_shape(shape: Sequence[int | None] | None, what: str) -> tuple:
 
 def _check_float_or_any(dtype: Any, what: str) -> np.dtype:
     try:
-        return np.dtype(dtype)
+        found = np.dtype(dtype)
     except TypeError as exc:
         raise DTypeError(f"{what}: {dtype!r} is not a dtype") from exc
+    return _supported(found, what)
+
+
+def _supported(dtype: np.dtype, what: str) -> np.dtype:
+    """``dtype``, unless it is an extended-precision float (float96/float128): generated code
+    writes typed scalars through Python numbers, which would round them, and numba has no such
+    type, so they are refused where the leaf is declared."""
+    if dtype.kind in "fc" and dtype.itemsize > (8 if dtype.kind == "f" else 16):
+        raise DTypeError(f"{what}: dtype {dtype} (extended precision) is not supported; use "
+                         "float64 or float32")
+    return dtype
 
 
 def tensor(name: str | None, shape: Sequence[int | None], dtype: Any = "float64") -> Node:
@@ -90,6 +101,7 @@ def constant(value: Any, dtype: Any = None, name: str | None = None) -> Node:
     array = np.array(value, dtype=dtype)
     if array.dtype == object:
         raise DTypeError(f"constant {name or ''}: cannot make a numeric array from {value!r}")
+    _supported(array.dtype, f"constant {name or ''}".rstrip())
     array.setflags(write=False)
     stored: Any = array[()] if array.ndim == 0 else array
     return Node(CONSTANT, (), {"value": stored, "weak": False}, array.shape, array.dtype, name)
@@ -130,4 +142,5 @@ def shared(value: Any, name: str | None = None, dtype: Any = None) -> SharedVari
     array = np.array(value, dtype=dtype, copy=True)
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise DTypeError(f"shared {name!r}: needs a numeric array, got dtype {array.dtype}")
+    _supported(array.dtype, f"shared {name!r}")
     return SharedVariable(SHARED, (), {"box": SharedBox(array)}, array.shape, array.dtype, name)
