@@ -211,3 +211,28 @@ def test_a_worker_killed_mid_run_does_not_lose_the_job(client, digits):
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-15)
     client.wait_for_workers(2, timeout=30)  # the nanny restarted it: a new process
     assert victim not in client.run(os.getpid).values()
+
+
+def test_a_data_parallel_step_survives_losing_the_worker_that_holds_its_function(client, digits):
+    """The step's compiled function is sent once. Dask's active memory manager keeps one copy of
+    it (extra replicas go within seconds), so killing the worker holding it must not lose it."""
+    from graphdl.distributed import DataParallelStep
+
+    X_np, y_np = digits
+    model = _model(seed=5)
+    X, y, _, objective = _objective(model)
+    local_model = _model(seed=5)
+    lX, ly, _, local_objective = _objective(local_model)
+    local = gd.function([lX, ly], local_objective)
+    step = DataParallelStep(client, [X, y], objective, model.parameters(), optim.SGD(0.0))
+    assert step(X_np[:40], y_np[:40]) == pytest.approx(local(X_np[:40], y_np[:40]), rel=1e-12)
+    deadline = time.monotonic() + 10
+    while len(client.who_has([step._function]).get(step._function.key, ())) != 1:
+        assert time.monotonic() < deadline, "the extra replicas were never dropped"
+        time.sleep(0.1)
+    (holder,) = client.who_has([step._function])[step._function.key]
+    os.kill(client.run(os.getpid)[holder], signal.SIGKILL)
+    for rows in (slice(40, 80), slice(80, 120)):  # every later step still runs
+        value = step(X_np[rows], y_np[rows])
+        assert value == pytest.approx(local(X_np[rows], y_np[rows]), rel=1e-12)
+    client.wait_for_workers(2, timeout=30)

@@ -5,7 +5,8 @@ One step of `DataParallelStep`:
 1. the driver sends the parameters' current values along with the step's tasks, under a key
    that is new every step, so no worker can pick up an older step's values;
 2. the minibatch is cut into one shard per worker; each worker runs the *same* compiled
-   function ``f(*shard, *param_values) -> [outputs, gradients]`` (sent once, recompiled there);
+   function ``f(*shard, *param_values) -> [outputs, gradients]`` (sent once, as a task whose
+   result Dask recomputes if the worker holding it dies; recompiled there);
 3. the shards' results are tree-reduced on the cluster into row-weighted means, which for a
    mean objective are exactly the whole minibatch's gradient (see `graphdl.distributed.shards`);
 4. the driver applies the optimizer's update once, with a compiled function of the gradients
@@ -56,8 +57,11 @@ class DataParallelStep:
             raise RuntimeError("DataParallelStep: the cluster has no workers")
         self.n_shards = n_shards or workers
         self.split_every = split_every
-        # Sent once; every worker unpickles (recompiles) it once and keeps it while we hold it.
-        self._function = client.scatter(self.gradient.function, broadcast=True, hash=False)
+        # Sent once, as a task that returns it rather than as scattered data: Dask's active
+        # memory manager soon keeps a single copy, and a scattered value is lost with the worker
+        # holding it, while a task's result is recomputed elsewhere (the scheduler keeps the
+        # task). Each worker unpickles (recompiles) it once and keeps it while we hold it.
+        self._function = client.submit(hold, self.gradient.function, pure=False)
 
     @property
     def source(self) -> str:
