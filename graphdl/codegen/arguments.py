@@ -76,6 +76,34 @@ def fit_update(target: SharedVariable, value: Node) -> Node:
     return value
 
 
+def bind_names(function: str, labels: Sequence[str], args: tuple, named: dict[str, Any]) -> tuple:
+    """``args`` and the arguments given by input name (``fn(X=..., y=...)``), in input order;
+    an unknown, ambiguous, repeated or missing name is an `InputError` naming it."""
+    values = list(args) + [_MISSING] * (len(labels) - len(args))
+    if len(args) > len(labels):
+        raise InputError(f"function {function} takes {len(labels)} argument(s) "
+                         f"({', '.join(labels)}), received {len(args)} positional")
+    for name, value in named.items():
+        places = [i for i, label in enumerate(labels) if label == name]
+        if not places:
+            raise InputError(f"function {function} has no input named {name!r} (its inputs: "
+                             f"{', '.join(labels)})")
+        if len(places) > 1:
+            raise InputError(f"function {function}: {len(places)} inputs are named {name!r}; "
+                             "pass them by position")
+        if values[places[0]] is not _MISSING:
+            raise InputError(f"function {function}: input {name} is given twice (by position "
+                             "and by name)")
+        values[places[0]] = value
+    missing = [labels[i] for i, v in enumerate(values) if v is _MISSING]
+    if missing:
+        raise InputError(f"function {function}: no value for input(s) {', '.join(missing)}")
+    return tuple(values)
+
+
+_MISSING = object()
+
+
 class InputCheck:
     """Converts and checks one argument before any computation runs."""
 

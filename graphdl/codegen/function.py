@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from graphdl.codegen import kernel_call, pickling, variants
-from graphdl.codegen.arguments import InputCheck, check_closed, check_inputs, normalize_updates
+from graphdl.codegen.arguments import (
+    InputCheck,
+    bind_names,
+    check_closed,
+    check_inputs,
+    normalize_updates,
+)
 from graphdl.codegen.calling import code_filename, compile_emitted, fast_path, own_writable
 from graphdl.codegen.emitter import Emitted, emit_function
 from graphdl.codegen.explain import explain
@@ -37,7 +43,8 @@ BACKENDS = ("numpy", "numba")
 
 
 class Function:
-    """A compiled graph. Call it with one argument per input; read ``source`` to see the code.
+    """A compiled graph. Call it with one argument per input (by position, or by the input's
+    name: ``fn(X=data, y=labels)``); read ``source`` to see the code.
 
     The jobs live in their own modules: argument and update checks (`graphdl.codegen.arguments`),
     compiling and the generated call path (`graphdl.codegen.calling`), vectorized variants
@@ -133,7 +140,9 @@ class Function:
         """The generated Python source (the numba kernel's, with backend="numba")."""
         return self._emitted.source
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **named: Any) -> Any:
+        if named:  # arguments by input name
+            args = bind_names(self.name, [c.label for c in self._checkers], args, named)
         return self._fast(*args)  # the generated call path (graphdl.codegen.caller)
 
     def _call_checked(self, args: tuple) -> Any:

@@ -7,7 +7,8 @@ read and write out of bounds. So before a call runs, every node that depends on 
 has its shape rule (``Op.infer``, the one that checks the graph when it is built) run again on the
 arguments' actual shapes, and every update's new value must have its shared variable's declared
 shape. A clash is reported naming the node, the user's line and the operands' run-time shapes
-(or the shared variable and both shapes). Each pattern of argument shapes is checked once and
+(or the shared variable and both shapes). An empty batch reaching a mean (0/0) or a max is an
+`InputError` naming the input. Each pattern of argument shapes is checked once and
 remembered, so a training loop pays for it at its first call only.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graphdl.errors import GraphError, GraphRuntimeError, ShapeError
+from graphdl.errors import GraphError, GraphRuntimeError, InputError, ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import fmt_shape
 
@@ -51,11 +52,13 @@ class SizeCheck:
             try:
                 shape, _ = node.op.infer(operands, node.attrs)
             except GraphError as exc:
-                raise _clash(node, exc, actual) from None
+                raise _clash(node, exc, actual, self.inputs) from None
             except Exception:  # a rule that cannot take these operands: keep the static shape
                 continue
             if tuple(shape) != node.shape:
                 actual[node] = tuple(shape)
+            if node.op.name in _NO_EMPTY:
+                _refuse_empty(node, actual, self.inputs)
         for value, target in self.updates:
             shape = actual.get(value, value.shape)
             if shape != target.shape and None not in shape:
@@ -68,12 +71,39 @@ class SizeCheck:
         self.seen.add(shapes)
 
 
-def _clash(node: Node, exc: Exception, actual: dict[Node, tuple]) -> GraphRuntimeError:
+# reductions with nothing to reduce: a mean is 0/0 (NaN, which a step would train on), max/min
+# and argmax/argmin have no value at all
+_NO_EMPTY = frozenset({"mean", "max", "min", "argmax", "argmin"})
+
+
+def _refuse_empty(node: Node, actual: dict[Node, tuple], inputs: Sequence[Node]) -> None:
+    shape = actual.get(node.inputs[0], node.inputs[0].shape)
+    result = actual.get(node, node.shape)
+    if None in shape or 0 not in shape or (None not in result and 0 in result):
+        return
+    empty = next((x for x in inputs if 0 in actual[x]), None)
+    what = (f"input {empty.label()}: received an empty batch (shape {fmt_shape(actual[empty])})"
+            if empty is not None else f"an empty operand (shape {fmt_shape(shape)})")
+    raise InputError(f"{what}, and {node.op.name} node {node.label()} (created at "
+                     f"{node.origin}) reduces over it: a {node.op.name} of no values is undefined")
+
+
+def _clash(node: Node, exc: Exception, actual: dict[Node, tuple],
+           inputs: Sequence[Node]) -> GraphRuntimeError:
     operands = "; ".join(
         f"{p.label()} {p.type_str()} (run-time shape {actual.get(p, p.shape)})"
         for p in node.inputs)
+    upstream, seen, stack = set(), set(), [node]  # the arguments whose sizes reach the node
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            upstream.add(n)
+            stack.extend(n.inputs)
+    sources = ", ".join(f"{x.label()} {actual[x]}" for x in inputs if x in upstream)
     error = GraphRuntimeError(
         f"{node.op.name} node {node.label()} (created at {node.origin}) failed: "
-        f"{type(exc).__name__}: {exc}; operands: {operands}")
+        f"{type(exc).__name__}: {exc}; operands: {operands} (run-time sizes from inputs "
+        f"{sources})")
     error.node = node
     return error
