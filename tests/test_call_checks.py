@@ -206,3 +206,15 @@ def test_extended_precision_is_refused_where_it_is_declared(declare):
     with pytest.raises(gd.DTypeError,
                        match=r"dtype float(96|128) \(extended precision\) is not supported"):
         declare()  # it used to compile into an emitter that recursed forever on 0-d constants
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "uint16"])
+def test_label_checks_for_every_integer_dtype(dtype):
+    z = gd.matrix("z", (None, 3))
+    y = gd.vector("y", dtype=dtype)
+    f = gd.function([z, y], gd.take_along_axis(z, y[:, None], axis=1))
+    rows = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(f(rows, np.array([2, 0], dtype)), [[2.0], [3.0]])
+    bad = np.array([0, 3], dtype) if dtype.startswith("u") else np.array([0, -1], dtype)
+    with pytest.raises(InputError, match=r"input y: class labels must be in \[0, 3\)"):
+        f(rows, bad)

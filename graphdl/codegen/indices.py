@@ -74,7 +74,13 @@ class IndexCheck:
     def __call__(self, values: Sequence[Any]) -> None:
         for i, low, high, node, label in self.ranges:
             value = values[i]
-            if value.size and (value.min() < low or value.max() >= high):
+            if not value.size:
+                continue
+            if low == 0 and value.dtype.kind == "i":  # one pass: negatives read as huge unsigned
+                bad = value.view(value.dtype.str.replace("i", "u")).max() >= high
+            else:
+                bad = value.min() < low or value.max() >= high
+            if bad:
                 raise _out_of_range(np.asarray(value), low, high, node, label)
 
 
