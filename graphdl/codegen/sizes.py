@@ -46,11 +46,24 @@ class SizeCheck:
         if shapes in self.seen:
             return
         actual: dict[Node, tuple] = dict(zip(self.inputs, shapes))
+        probes: dict[Node, Node] = {}  # stand-ins with the run-time shape, made when needed
         for node in self.nodes:
-            operands = tuple(p if p not in actual else p.over(p.inputs, actual[p], p.dtype)
-                             for p in node.inputs)
+            if node.op.elementwise:  # the common case: operands of one shape, or 0-d
+                found = {actual.get(p, p.shape) for p in node.inputs}
+                found.discard(())
+                if len(found) == 1:
+                    (shape,) = found
+                    if None not in shape:
+                        if shape != node.shape:
+                            actual[node] = shape
+                        continue
+            operands = []
+            for p in node.inputs:
+                if p in actual and p not in probes:
+                    probes[p] = p.over(p.inputs, actual[p], p.dtype)
+                operands.append(probes.get(p, p))
             try:
-                shape, _ = node.op.infer(operands, node.attrs)
+                shape, _ = node.op.infer(tuple(operands), node.attrs)
             except GraphError as exc:
                 raise _clash(node, exc, actual, self.inputs) from None
             except Exception:  # a rule that cannot take these operands: keep the static shape
