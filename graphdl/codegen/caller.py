@@ -72,9 +72,16 @@ def fast_caller(spec: CallSpec) -> Callable[..., Any]:
                   "        code = variant[0] if variant else make_variant()",
                   "        if not variant:", "            variant.append(code)"]
     lines += ["    else:", "        return slow(args)"]
-    if spec.indices is not None:  # labels and indices in range
+    if spec.indices is not None:  # labels and indices in range (the check explains a failure)
         namespace["indices"] = spec.indices
-        lines.append("    indices(args)")
+        for i, low, high, _node, _label in spec.indices.ranges:
+            unsigned = spec.indices.unsigned.get(i)
+            if unsigned is not None:  # one pass: negative labels read as huge unsigned values
+                namespace[f"u{i}_dtype"] = unsigned
+                bad = f"a{i}.view(u{i}_dtype).max() >= {high}"
+            else:
+                bad = f"(a{i}.min() < {low} or a{i}.max() >= {high})"
+            lines += [f"    if a{i}.size and {bad}:", "        indices(args)"]
     if spec.sizes is not None:  # run-time sizes, checked once per pattern of argument shapes
         namespace["sizes"], namespace["seen"] = spec.sizes, spec.sizes.seen
         key = "".join(f"a{i}.shape, " for i in spec.sizes.positions)

@@ -70,14 +70,19 @@ class IndexCheck:
             ranges[i] = (low, high, node)
         self.ranges = sorted((i, low, high, node, inputs[i].label())
                              for i, (low, high, node) in ranges.items())
+        # class labels of a signed dtype are checked in one pass: read as unsigned, negative
+        # ones are huge (arguments reach the check in their input's dtype)
+        self.unsigned = {i: np.dtype(inputs[i].dtype.str.replace("i", "u"))
+                          for i, low, *_ in self.ranges if low == 0 and inputs[i].dtype.kind == "i"}
 
     def __call__(self, values: Sequence[Any]) -> None:
         for i, low, high, node, label in self.ranges:
             value = values[i]
             if not value.size:
                 continue
-            if low == 0 and value.dtype.kind == "i":  # one pass: negatives read as huge unsigned
-                bad = value.view(value.dtype.str.replace("i", "u")).max() >= high
+            unsigned = self.unsigned.get(i)
+            if unsigned is not None and value.dtype.itemsize == unsigned.itemsize:
+                bad = value.view(unsigned).max() >= high
             else:
                 bad = value.min() < low or value.max() >= high
             if bad:
