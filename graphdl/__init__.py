@@ -12,11 +12,13 @@ from graphdl.codegen import Function, function
 from graphdl.errors import (
     DifferentiationError,
     DTypeError,
+    ExportError,
     GraphError,
     GraphRuntimeError,
     InputError,
     ShapeError,
 )
+from graphdl.export import load_graph, save_graph
 from graphdl.ir import (
     Node,
     count_nodes,

@@ -31,7 +31,7 @@ LAYERS: dict[str, int] = {
     "autodiff": 3,
     "rewriting": 4,
     "codegen": 5,
-    "symbolic": 6, "viz": 6,
+    "symbolic": 6, "viz": 6, "export": 6,
     "nn": 7, "optim": 7,
     "training": 8,
     "distributed": 9,

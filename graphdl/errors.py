@@ -23,3 +23,7 @@ class GraphRuntimeError(GraphError, RuntimeError):
 
 class DifferentiationError(GraphError, ValueError):
     """A derivative that cannot be taken (non-scalar cost, non-differentiable op, ...)."""
+
+
+class ExportError(GraphError, ValueError):
+    """A graph that cannot be written in, or read back from, an exchange format (ONNX, JSON)."""
