@@ -18,7 +18,7 @@ from graphdl.errors import (
     InputError,
     ShapeError,
 )
-from graphdl.export import load_graph, save_graph
+from graphdl.export import load_graph, save_graph, to_onnx
 from graphdl.ir import (
     Node,
     count_nodes,

@@ -15,6 +15,7 @@ SUBCOMMANDS = [
     "graphdl.cli.render",
     "graphdl.cli.trace",
     "graphdl.cli.optimize",
+    "graphdl.cli.export",
 ]
 
 

@@ -13,5 +13,7 @@ from graphdl.export.json_ir import (
     load_graph,
     save_graph,
 )
+from graphdl.export.onnx import ONNX_RULES, lowers, to_onnx
 
-__all__ = ["LoadedGraph", "graph_from_dict", "graph_to_dict", "load_graph", "save_graph"]
+__all__ = ["ONNX_RULES", "LoadedGraph", "graph_from_dict", "graph_to_dict", "load_graph", "lowers",
+           "save_graph", "to_onnx"]
