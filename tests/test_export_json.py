@@ -145,3 +145,17 @@ def test_not_json_is_a_clear_error(tmp_path) -> None:
     path.write_text("{nodes: [")
     with pytest.raises(gd.ExportError, match="is not JSON"):
         gd.load_graph(path)
+
+
+def test_export_docs_list_every_registered_op() -> None:
+    """docs/export.md's coverage table names every op of the registry (ONNX and JSON alike)."""
+    import re
+    from pathlib import Path
+
+    from graphdl.ops.registry import REGISTRY
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
+    table = page.split("### Op coverage", 1)[1].split("\n## ", 1)[0]
+    listed = {name for row in table.splitlines() if row.startswith("| `")
+              for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert listed == set(REGISTRY), (sorted(set(REGISTRY) - listed), sorted(listed - set(REGISTRY)))
