@@ -233,3 +233,13 @@ def test_cli_errors_are_one_line(tmp_path, args, message) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_deep_graphs_export_without_recursion() -> None:
+    x = gd.vector("x", shape=(3,))
+    y = x
+    for _ in range(1500):  # deeper than Python's recursion limit
+        y = gd.sin(y) + 0.5
+    model = gd.to_onnx([x], y)
+    v = np.linspace(-1, 1, 3)
+    assert_same([gd.function([x], y, optimize=False)(v)], run_onnx(model, [v]), "float64")

@@ -131,6 +131,12 @@ class _Context:
             self.casts[key] = self.add("Cast", [name], to=_tensor_type(self.onnx, dtype))
         return self.casts[key]
 
+    def value_cast(self, name: str, have: Any, want: Any) -> str:
+        """The ONNX value ``name`` (of dtype ``have``) as dtype ``want``."""
+        if np.dtype(have) == np.dtype(want):
+            return name
+        return self.add("Cast", [name], to=_tensor_type(self.onnx, want))
+
     def lower(self, node: Node) -> str:
         name = self.names.get(node)
         if name is None:  # an input, a shared variable or an earlier node always has a name
@@ -307,14 +313,6 @@ def _reduce(onnx_op: str, cast_first: bool) -> Rule:
 
     return rule
 
-
-def _value_cast(self: _Context, name: str, have: np.dtype, want: np.dtype) -> str:
-    if np.dtype(have) == np.dtype(want):
-        return name
-    return self.add("Cast", [name], to=_tensor_type(self.onnx, want))
-
-
-_Context.value_cast = _value_cast  # type: ignore[attr-defined]
 
 lowers(reductions.SUM)(_reduce("ReduceSum", True))
 lowers(reductions.MEAN)(_reduce("ReduceMean", True))
@@ -700,6 +698,9 @@ def to_onnx(inputs: Sequence[Node], outputs: Node | Sequence[Any],
             ctx.initializer(label, node.attrs["box"].value)
             ctx.names[node] = label
     ctx.taken |= taken
+    for node in order:  # in topological order: no recursion, however deep the graph
+        if node.op not in (leaves.INPUT, leaves.SHARED, leaves.CONSTANT):
+            ctx.lower(node)
     graph_outputs = []
     for out, wanted in zip(outs, labels):
         src = ctx.value(out)
