@@ -148,14 +148,25 @@ def test_not_json_is_a_clear_error(tmp_path) -> None:
 
 
 def test_export_docs_list_every_registered_op() -> None:
-    """docs/export.md's coverage table names every op of the registry (ONNX and JSON alike)."""
+    """docs/export.md's coverage table names every op of the registry, and its "refused" row
+    names exactly the ops that have no ONNX form (`graphdl.export.onnx.coverage`)."""
     import re
     from pathlib import Path
 
+    from graphdl.export.onnx import coverage
     from graphdl.ops.registry import REGISTRY
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
     table = page.split("### Op coverage", 1)[1].split("\n## ", 1)[0]
-    listed = {name for row in table.splitlines() if row.startswith("| `")
-              for name in re.findall(r"`(\w+)`", row.split("|")[1])}
-    assert listed == set(REGISTRY), (sorted(set(REGISTRY) - listed), sorted(listed - set(REGISTRY)))
+    listed, refused = set(), set()
+    for row in table.splitlines():
+        first = row.split("|")[1] if row.startswith("| ") else ""
+        names = set(re.findall(r"`(\w+)`", first))
+        listed |= names
+        if first.strip().startswith("refused"):
+            refused |= names
+    assert listed == set(REGISTRY), (
+        "add the new ops to docs/export.md's coverage table (the 'refused' row if they have no "
+        f"ONNX rule): missing {sorted(set(REGISTRY) - listed)}, "
+        f"unknown {sorted(listed - set(REGISTRY))}")
+    assert refused == {op for op, how in coverage().items() if how.startswith("refused")}
