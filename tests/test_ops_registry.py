@@ -158,3 +158,31 @@ def test_constant_folding_uses_the_evaluator() -> None:
     grown = gd.broadcast_to(gd.constant(1.0), (3, 3))
     assert fold_constants(grown) is None  # a broadcast stays a free view
     assert fold_constants(gd.reshape(gd.constant(np.arange(4.0)), (2, 2))) is not None
+
+
+def test_the_op_modules_import_each_other_as_a_dag() -> None:
+    """Module-level imports inside graphdl/ops have no cycle (elementwise, reductions and
+    shape_ops used to import each other); rules reaching a family above import it when run."""
+    import ast
+    from graphlib import CycleError, TopologicalSorter
+    from pathlib import Path
+
+    root = Path(gd.ops.__file__).parent
+    modules = {p.stem for p in root.glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in modules:
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        found: set[str] = set()
+        for node in tree.body:
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            if node.module == "graphdl.ops":
+                found |= {a.name for a in node.names}
+            elif node.module.startswith("graphdl.ops."):
+                found.add(node.module.split(".")[2])
+        graph[name] = (found & modules) - {name}
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:  # pragma: no cover - the failure message
+        raise AssertionError(f"import cycle in graphdl/ops: {exc.args[1]}") from exc
+    assert order.index("shape_ops") < order.index("elementwise") < order.index("reductions")

@@ -1,6 +1,11 @@
 """The op library. Families: elementwise, reductions, shape, indexing, linear algebra, softmax
 (and the fused softmax cross-entropy).
 
+The modules' imports form a DAG: registry, notation, kernels, batching, leaves, then shape_ops <
+elementwise < reductions < indexing, linalg, softmax < fused. Derivative rules are mutually
+recursive across families (the adjoint of a broadcast is a sum, that of a sum a broadcast), so the
+few rules that need a family above their own import it when they run, never at import time.
+
 Importing this package registers every op in `graphdl.ops.registry.REGISTRY` and installs the
 Python operators on nodes.
 """

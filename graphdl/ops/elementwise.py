@@ -29,7 +29,7 @@ import numpy as np
 from graphdl.errors import DTypeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes
-from graphdl.ops import batching, leaves, reductions, shape_ops
+from graphdl.ops import batching, leaves, shape_ops
 from graphdl.ops.notation import Notation, cast_form
 from graphdl.ops.registry import Op, apply
 
@@ -77,6 +77,8 @@ def _elementwise_jvp(node: Node, tangents: list[Node | None]) -> Node | None:
 
 
 def _elementwise_vjp(node: Node, cotangent: Node) -> list[Node | None]:
+    from graphdl.ops.reductions import unbroadcast  # above this module (sums need elementwise)
+
     contributions: list[Node | None] = []
     for i, operand in enumerate(node.inputs):
         if operand.dtype.kind not in "fc":
@@ -84,7 +86,7 @@ def _elementwise_vjp(node: Node, cotangent: Node) -> list[Node | None]:
             continue
         term = _times_partial(cotangent, node.op.partials(node, i))
         if term is not None:
-            term = cast(reductions.unbroadcast(term, operand, node.inputs), operand.dtype)
+            term = cast(unbroadcast(term, operand, node.inputs), operand.dtype)
         contributions.append(term)
     return contributions
 

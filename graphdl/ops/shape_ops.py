@@ -17,7 +17,7 @@ import numpy as np
 from graphdl.errors import ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import broadcast_shapes, fmt_shape, normalize_axes, normalize_axis, size_of
-from graphdl.ops import batching, reductions
+from graphdl.ops import batching
 from graphdl.ops.notation import Notation, reshape_form
 from graphdl.ops.registry import Op, apply, as_node
 
@@ -251,7 +251,9 @@ def _broadcast_to_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
 
 def _broadcast_vjp(node: Node, g: Node) -> list[Node | None]:
     x = node.inputs[0]
-    return [reductions.unbroadcast(g, x, [x, node])] + [None] * (len(node.inputs) - 1)
+    from graphdl.ops.reductions import unbroadcast  # above this module (see graphdl.ops)
+
+    return [unbroadcast(g, x, [x, node])] + [None] * (len(node.inputs) - 1)
 
 
 BROADCAST_TO = move_op("broadcast_to", _broadcast_to_infer, "np.broadcast_to({0}, {shape})",
