@@ -176,6 +176,7 @@ def test_values_and_variables_are_checked():
         gd.trace("x*y", at={"x": 1.0, "y": 2.0, "z": 3.0})
     with pytest.raises(FormulaError, match="unknown name 'y'"):
         gd.trace("x*y", at={"x": 1.0})
+    assert free_names("(b +\n a * sin(c))") == ["b", "a", "c"]  # line by line, then by column
     with pytest.raises(SymbolicError, match="'2 \\* pi' has no variables"):
         gd.compare("2 * pi")
     t = gd.trace("x * 2", at={"x": np.array([1, 2], np.float32)}, mode="reverse")

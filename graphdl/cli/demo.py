@@ -32,12 +32,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import graphdl as gd
-    from graphdl.cli.trace import _pairs, one_line
+    from graphdl.cli.trace import parse_pairs, one_line
     from graphdl.ops.formula import free_names, parse_formula_at
 
     text = args.formula if args.formula is not None else LECTURE
     try:
-        given = _pairs(args.at, "--at")
+        given = parse_pairs(args.at, "--at")
         vectors = [name for name, value in given.items() if isinstance(value, list)]
         if vectors:
             raise ValueError(f"--at: {', '.join(vectors)} must be a number (demo takes scalars)")

@@ -40,7 +40,9 @@ def _parse_value(text: str) -> float | list[float]:
     return values[0] if len(values) == 1 and "," not in text else values
 
 
-def _pairs(items: list[str], what: str) -> dict[str, float | list[float]]:
+def parse_pairs(items: list[str], what: str) -> dict[str, float | list[float]]:
+    """``["x1=2", "v=1,2"]`` -> ``{"x1": 2.0, "v": [1.0, 2.0]}``; a bad item raises ValueError
+    naming the option ``what``."""
     pairs: dict[str, float | list[float]] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import graphdl as gd
 
     try:
-        at = _pairs(args.at, "--at")
+        at = parse_pairs(args.at, "--at")
         output, variables = build(args.expression, at)
         seed = _seed(args, variables)
         with np.errstate(all="ignore"):  # inf and nan show in the table; no warnings on stderr
@@ -97,7 +99,7 @@ def _seed(args: argparse.Namespace, variables: dict):
     if not args.seed:
         return None
     if args.mode == "forward":
-        pairs = _pairs(args.seed, "--seed")
+        pairs = parse_pairs(args.seed, "--seed")
         missing = [n for n in pairs if n not in variables]
         if missing:
             raise ValueError(f"--seed: {', '.join(missing)} is not an input")

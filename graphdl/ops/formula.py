@@ -113,9 +113,9 @@ def free_names(text: str) -> list[str]:
     """Names used as inputs in ``text`` (not functions or constants), in order of appearance."""
     tree = _parse(text)
     reserved = set(CONSTANTS) | set(functions())
-    found = sorted((n.col_offset, n.id) for n in ast.walk(tree)
+    found = sorted((n.lineno, n.col_offset, n.id) for n in ast.walk(tree)
                    if isinstance(n, ast.Name) and n.id not in reserved)
-    return list(dict.fromkeys(name for _, name in found))
+    return list(dict.fromkeys(name for _, _, name in found))
 
 
 def parse_formula(text: str, variables: Mapping[str, Node] | None = None,
