@@ -218,3 +218,17 @@ def test_label_checks_for_every_integer_dtype(dtype):
     bad = np.array([0, 3], dtype) if dtype.startswith("u") else np.array([0, -1], dtype)
     with pytest.raises(InputError, match=r"input y: class labels must be in \[0, 3\)"):
         f(rows, bad)
+
+
+def test_an_unpickled_function_still_checks_its_labels():
+    import pickle
+
+    z = gd.matrix("z", (None, 3))
+    y = gd.vector("y", dtype="int64")
+    f = gd.function([z, y], -gd.take_along_axis(gd.log_softmax(z, axis=1), y[:, None], 1).sum())
+    copy = pickle.loads(pickle.dumps(f))  # as a Dask worker receives it
+    rows = np.zeros((2, 3))
+    assert copy(rows, np.array([0, 2])) == pytest.approx(2 * np.log(3.0), rel=1e-12)
+    with pytest.raises(InputError, match=r"input y: class labels must be in \[0, 3\) for \w+ "
+                                         r"node .*test_call_checks.py:\d+\); received -1"):
+        copy(rows, np.array([0, -1]))

@@ -68,15 +68,18 @@ class IndexCheck:
                 node = node if low > old[0] or high < old[1] else old[2]
                 low, high = max(low, old[0]), min(high, old[1])
             ranges[i] = (low, high, node)
-        self.ranges = sorted((i, low, high, node, inputs[i].label())
-                             for i, (low, high, node) in ranges.items())
+        # (argument, low, high, the node in words, the input's label): plain values, so the
+        # check travels with a pickled function (a Dask worker checks labels too)
+        self.ranges = sorted(
+            (i, low, high, f"{node.op.name} node {node.label()} (created at {node.origin})",
+             inputs[i].label()) for i, (low, high, node) in ranges.items())
         # class labels of a signed dtype are checked in one pass: read as unsigned, negative
         # ones are huge (arguments reach the check in their input's dtype)
         self.unsigned = {i: np.dtype(inputs[i].dtype.str.replace("i", "u"))
                           for i, low, *_ in self.ranges if low == 0 and inputs[i].dtype.kind == "i"}
 
     def __call__(self, values: Sequence[Any]) -> None:
-        for i, low, high, node, label in self.ranges:
+        for i, low, high, user, label in self.ranges:
             value = values[i]
             if not value.size:
                 continue
@@ -86,7 +89,7 @@ class IndexCheck:
             else:
                 bad = value.min() < low or value.max() >= high
             if bad:
-                raise _out_of_range(np.asarray(value), low, high, node, label)
+                raise _out_of_range(np.asarray(value), low, high, user, label)
 
 
 def _source(index: Node) -> Node | None:
@@ -96,11 +99,10 @@ def _source(index: Node) -> Node | None:
     return index if index.op is INPUT else None
 
 
-def _out_of_range(value: np.ndarray, low: int, high: int, node: Node, label: str) -> InputError:
+def _out_of_range(value: np.ndarray, low: int, high: int, user: str, label: str) -> InputError:
     bad = np.argwhere((value < low) | (value >= high))[0]
     where = tuple(int(b) for b in bad)
     kind = "class labels" if low == 0 else "indices"
     return InputError(
-        f"input {label}: {kind} must be in [{low}, {high}) for {node.op.name} node "
-        f"{node.label()} (created at {node.origin}); received {value[where]} at position "
-        f"{where if where else '()'}")
+        f"input {label}: {kind} must be in [{low}, {high}) for {user}; received {value[where]} "
+        f"at position {where if where else '()'}")

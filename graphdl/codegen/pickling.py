@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from graphdl.codegen.function import Function
 
 
-PICKLE_FORMAT = 3  # bump when the pickled state changes: old pickles are refused, not misread
+PICKLE_FORMAT = 4  # bump when the pickled state changes: old pickles are refused, not misread
 
 
 def portable_state(fn: Function) -> dict[str, Any]:
@@ -35,6 +35,7 @@ def portable_state(fn: Function) -> dict[str, Any]:
         "shared": [where[id(b)] for b in fn._shared_boxes],
         "updated": [where[id(b)] for b in fn._update_boxes],
         "readonly": sorted(fn._maybe_readonly), "copied": sorted(fn._copied),
+        "indices": fn._indices,
         "backend": fn.backend,
         "kernel": None if fn._kernel is None else (
             fn._kernel[0], [(i, np.dtype(t).name) for i, t in fn._kernel[1]]),
@@ -70,6 +71,7 @@ def restore_function(cls: type[Function], state: dict[str, Any]) -> Function:
     fn._vector_positions, fn._variants = [], {}  # no graph to plan vectorized variants from
     fn._maybe_readonly = frozenset(state["readonly"])
     fn._copied = frozenset(state["copied"])
-    fn._sizes = fn._indices = None  # no graph to check run-time sizes and indices against
+    fn._sizes = None  # no graph to check run-time sizes against (NumPy raises for a clash)
+    fn._indices = state["indices"]  # labels are checked as on the driver
     fn._fast = fast_path(fn)
     return fn
