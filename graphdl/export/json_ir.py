@@ -236,6 +236,8 @@ def _build(record: dict, nodes: list[Node], k: int) -> Node:
     origin = record.get("origin")
     origin = origin if isinstance(origin, str) else "?"
     try:
+        if op_name in ("input", "shared", "constant") and inputs:
+            raise ExportError(f"{where}: a leaf has no inputs")
         if op_name == "input":
             node = tensor(name, shape, dtype)
         elif op_name == "shared":
@@ -253,6 +255,10 @@ def _build(record: dict, nodes: list[Node], k: int) -> Node:
                 node = constant(value, name=name)
             else:
                 node = constant(value, dtype=dtype, name=name)
+        if op_name in ("input", "shared", "constant"):
+            # built (and checked) by the leaf constructors; the same leaf with the saved origin
+            node = make_node(type(node), node.op, (), node.attrs, node.shape, node.dtype, name,
+                             origin)
         else:
             found_shape, found_dtype = op.infer(inputs, attrs)
             node = make_node(Node, op, inputs, attrs, tuple(found_shape), np.dtype(found_dtype),
