@@ -27,7 +27,7 @@ from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = ROOT / "tutorials"
-SUBCOMMANDS = ["demo", "train", "compare", "trace", "render"]
+SUBCOMMANDS = ["demo", "train", "compare", "trace", "render", "export"]
 SAVED_FIGURE = re.compile(r"OUT\s*/\s*\"([^\"]+\.png)\"")
 CELL = re.compile(r"^# %%(.*)$")
 
