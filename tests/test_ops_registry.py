@@ -186,3 +186,28 @@ def test_the_op_modules_import_each_other_as_a_dag() -> None:
     except CycleError as exc:  # pragma: no cover - the failure message
         raise AssertionError(f"import cycle in graphdl/ops: {exc.args[1]}") from exc
     assert order.index("shape_ops") < order.index("elementwise") < order.index("reductions")
+
+
+def test_numpy_emission_is_a_dialect_of_the_one_emission_loop() -> None:
+    """`emit_function` has no NumPy special case: the default is `NumpyDialect`, and passing it
+    explicitly writes the same source (scalar literals inline, arrays hoisted, dels kept)."""
+    import inspect
+
+    from graphdl.codegen import emitter
+
+    assert "dialect is None" not in inspect.getsource(emitter.emit_function).replace(
+        "dialect = NUMPY if dialect is None else dialect", "")
+    x = gd.vector("x", 3)
+    w = gd.shared(np.array([1.0, 2.0, 3.0]), "w")
+    y = gd.sum(gd.exp(x * np.array([0.5, 1.0, 2.0])) * w + 2.0)
+    from graphdl.ir.walk import toposort
+
+    order = toposort([y])
+    default = emitter.emit_function("f", [x, w], order, [y], [])
+    explicit = emitter.emit_function("f", [x, w], order, [y], [], dialect=emitter.NumpyDialect())
+    assert default.source == explicit.source
+    assert "_k0" in default.source and "del " in default.source and "2.0" in default.source
+    namespace = dict(default.namespace)
+    exec(default.source, namespace)  # noqa: S102 - our own generated code
+    (value,), _ = namespace["f"](np.ones(3), np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(value, np.sum(np.exp([0.5, 1.0, 2.0]) * [1.0, 2.0, 3.0] + 2.0))

@@ -4,9 +4,10 @@ One statement per computed node, in schedule order, each followed by a comment n
 (op, type, the user's name and line). Constants appear inline when they are scalars and are hoisted
 into the function's namespace when they are arrays. An intermediate array is deleted right after
 its last use, so peak memory stays close to hand-written code. Every op's expression comes from its
-registry entry (`Op.emit_expr`); the emitter knows nothing about particular ops. Another backend
-passes a `Dialect`, which picks each statement's expression instead (its lowerings live in the
-backend's own module, e.g. `graphdl.codegen.numba_backend`). A dialect that ``fuses`` gets
+registry entry (`Op.emit_expr`); the emitter knows nothing about particular ops. A `Dialect` picks
+each statement's expression: `NumpyDialect` (the default) takes the op's own NumPy emission, and
+another backend passes its own (its lowerings live in the backend's own module, e.g.
+`graphdl.codegen.numba_backend`), through the same emission loop. A dialect that ``fuses`` gets
 single-use elementwise chains written as one statement (`plan_fusion`): numba compiles an
 expression of array operators and ufuncs into one loop, but never fuses across statements.
 """
@@ -80,7 +81,7 @@ class _Raw(str):
 
 
 class Dialect(Protocol):
-    """How a backend other than NumPy writes statements (see `emit_function`)."""
+    """How a backend writes statements (see `emit_function`): `NumpyDialect` or another's."""
 
     namespace: dict[str, Any]  # names its expressions use, added to the generated module's
     deletes: bool  # whether ``del`` of dead temporaries is allowed (numba's nopython: no)
@@ -94,6 +95,30 @@ class Dialect(Protocol):
 
     def into(self, node: Node, args: list[str], out: str) -> str:
         """The right-hand side computing ``node`` into the existing array ``out``."""
+
+
+class NumpyDialect:
+    """The NumPy backend: each op's own emission (`Op.emit_expr`, `Op.emit_into`), one statement
+    per node, dead temporaries deleted."""
+
+    namespace: dict[str, Any] = {}  # np and _rt are in every generated module
+    deletes = True
+    fuses = False
+
+    def constant(self, node: Node, render: Any) -> str:
+        value = node.attrs["value"]
+        if isinstance(value, np.ndarray):
+            return str(render(value))  # hoisted into the namespace
+        return literal(value)
+
+    def expression(self, node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
+        return node.op.emit_expr(args, attrs)
+
+    def into(self, node: Node, args: list[str], out: str) -> str:
+        return node.op.emit_into(args, out=out)
+
+
+NUMPY = NumpyDialect()
 
 
 def emit_function(
@@ -111,12 +136,12 @@ def emit_function(
 
     With ``update_targets`` (the shared variable each update value is for), statements reuse dead
     buffers and update state in place where `graphdl.codegen.inplace` proves it invisible. A
-    ``dialect`` writes the statements of another backend (same names, order and comments).
+    ``dialect`` writes the statements of another backend (same names, order and comments); the
+    default is `NumpyDialect`.
     """
+    dialect = NUMPY if dialect is None else dialect
     namer = Namer()
-    namespace: dict[str, Any] = {"np": np, "_rt": runtime}
-    if dialect is not None:
-        namespace.update(dialect.namespace)
+    namespace: dict[str, Any] = {"np": np, "_rt": runtime, **dialect.namespace}
     attrs = _Attrs(namespace)
     expr: dict[Node, str] = {}
     param_names = []
@@ -128,7 +153,7 @@ def emit_function(
     plan = plan_inplace(schedule, outputs, updates, update_targets, same_shape)
     schedule = plan.schedule
     inlined: dict[Node, Node] = {}
-    if dialect is not None and dialect.fuses:
+    if dialect.fuses:
         inlined = plan_fusion(plan, outputs, updates, dialect)
     fused: dict[Node, list[Node]] = {}  # statement -> the inlined nodes it computes
     last_use = _last_uses(schedule, outputs, updates)
@@ -140,8 +165,7 @@ def emit_function(
     computed = [n for n in schedule if n.op is not INPUT and n.op is not SHARED]
     for node in computed:
         if node.op is CONSTANT:
-            expr[node] = (_constant_code(node, attrs) if dialect is None
-                          else dialect.constant(node, attrs.render))
+            expr[node] = dialect.constant(node, attrs.render)
             continue
         args = [expr[p] for p in node.inputs]
         if node in inlined:  # computed inside its consumer's statement
@@ -154,12 +178,10 @@ def emit_function(
             target = None  # see `_fuses_into`
         var = namer.name(node.name)
         if target is not None:
-            code = (node.op.emit_into(args, out=expr[target]) if dialect is None
-                    else dialect.into(node, args, expr[target]))
+            code = dialect.into(node, args, expr[target])
         else:
             rendered = {k: attrs.render(v) for k, v in node.attrs.items()} if node.attrs else {}
-            code = (node.op.emit_expr(args, rendered) if dialect is None
-                    else dialect.expression(node, args, rendered, var))
+            code = dialect.expression(node, args, rendered, var)
         expr[node] = var
         parts = [n for p in _unique(node.inputs) for n in fused.pop(p, [])] if fused else ()
         lines.append(f"    {var} = {code}  # {describe(node, var, parts)}")
@@ -170,7 +192,7 @@ def emit_function(
         dead = [expr[p] for p in _unique(node.inputs) if last_use.get(p) is node
                 and p.op is not INPUT and p.op is not SHARED and p.op is not CONSTANT
                 and p not in inlined]
-        if dead and (dialect is None or dialect.deletes):
+        if dead and dialect.deletes:
             lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(expr[o] for o in outputs)
     upds = ", ".join(expr[u] for u in updates)
@@ -273,13 +295,6 @@ def _fuses_into(node: Node, target: Node, inlined: dict[Node, Node]) -> bool:
     The target may itself be inlined, with no array of its own to write into."""
     return target in inlined or (target.op is not SHARED and any(
         p in inlined for p in node.inputs))
-
-
-def _constant_code(node: Node, attrs: _Attrs) -> str:
-    value = node.attrs["value"]
-    if isinstance(value, np.ndarray):
-        return str(attrs.render(value))
-    return literal(value)
 
 
 class _Describer:
