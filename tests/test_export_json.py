@@ -125,7 +125,15 @@ def test_bad_attributes_are_refused() -> None:
     x = gd.matrix("x", shape=(2, 3))
     data = graph_to_dict([x], [gd.sum(x, axis=1)])
     data["nodes"][1]["attrs"]["axis"] = {"tuple": [7]}
-    with pytest.raises(gd.ExportError, match=r"node 1 \(sum\): the file says float64\[2\]"):
+    data["nodes"][1]["shape"] = [2, 3]  # even with a recorded type that would fit
+    with pytest.raises(gd.ExportError, match=r"node 1 \(sum\): axis \(7,\) does not name "
+                                             "distinct axes of a 2-d operand"):
+        graph_from_dict(data)
+    data = graph_to_dict([x], [x.T])
+    data["nodes"][1]["attrs"]["axes"] = {"tuple": [0, 0]}
+    data["nodes"][1]["shape"] = [2, 3]
+    with pytest.raises(gd.ExportError, match=r"node 1 \(transpose\): axes \(0, 0\) is not a "
+                                             "permutation"):
         graph_from_dict(data)
     data["nodes"][1]["attrs"]["axis"] = {"pickle": "gASVAAAA"}
     with pytest.raises(gd.ExportError, match="malformed attribute value"):

@@ -214,6 +214,22 @@ def _shape(value: Any, where: str) -> tuple:
     return tuple(value)
 
 
+def _check_axes(op_name: str, inputs: tuple, attrs: dict, where: str) -> None:
+    """Axes the ops' shape rules take as already normalized (the builders normalize them): a
+    reduction's ``axis`` tuple and a transpose's ``axes`` must name axes of the operand."""
+    ndim = inputs[0].ndim if inputs else 0
+    if "keepdims" in attrs and isinstance(attrs.get("axis"), tuple):
+        axes = attrs["axis"]
+        if not all(type(a) is int and 0 <= a < ndim for a in axes) or len(set(axes)) != len(axes):
+            raise ExportError(f"{where}: axis {axes} does not name distinct axes of a "
+                              f"{ndim}-d operand")
+    if op_name == "transpose":
+        axes = attrs.get("axes")
+        if not isinstance(axes, tuple) or sorted(axes) != list(range(ndim)):
+            raise ExportError(f"{where}: axes {axes!r} is not a permutation of the {ndim} "
+                              "axes of the operand")
+
+
 def _build(record: dict, nodes: list[Node], k: int) -> Node:
     where = f"load_graph: node {k}"
     op_name = _field(record, "op", str, where)
@@ -260,6 +276,7 @@ def _build(record: dict, nodes: list[Node], k: int) -> Node:
             node = make_node(type(node), node.op, (), node.attrs, node.shape, node.dtype, name,
                              origin)
         else:
+            _check_axes(op_name, inputs, attrs, where)
             found_shape, found_dtype = op.infer(inputs, attrs)
             node = make_node(Node, op, inputs, attrs, tuple(found_shape), np.dtype(found_dtype),
                              name, origin)
