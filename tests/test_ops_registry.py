@@ -211,3 +211,16 @@ def test_numpy_emission_is_a_dialect_of_the_one_emission_loop() -> None:
     exec(default.source, namespace)  # noqa: S102 - our own generated code
     (value,), _ = namespace["f"](np.ones(3), np.array([1.0, 2.0, 3.0]))
     np.testing.assert_allclose(value, np.sum(np.exp([0.5, 1.0, 2.0]) * [1.0, 2.0, 3.0] + 2.0))
+
+
+def test_shape_only_operands_are_declared_by_the_ops() -> None:
+    """The optimizer replaces an operand read only for its shape by the earliest node of that
+    shape; which operands those are is each op's ``shape_only`` (specialize kept a name table)."""
+    from graphdl.rewriting.specialize import SHAPE_ONLY, shape_only_operand
+
+    assert set(SHAPE_ONLY) == {"broadcast_like", "sum_to", "reshape_like", "zeros_like",
+                               "axis_size", "take_along_adjoint", "take_adjoint", "index_adjoint"}
+    x = gd.vector("x")
+    z = apply(shape_ops.ZEROS_LIKE, gd.exp(x) * 2.0, dtype="float64")
+    replaced = shape_only_operand(z)
+    assert replaced is not None and replaced.inputs[0] is x

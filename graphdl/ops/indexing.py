@@ -187,6 +187,7 @@ INDEX_ADJOINT = Op(
     batch=lambda node, inputs, batched: apply(
         INDEX_ADJOINT, *batching.lift(inputs, batched), index=(_ALL,) + node.attrs["index"]),
     linear="first",
+    shape_only=(1,),  # read only for its shape (specialize)
 )
 
 
@@ -229,6 +230,7 @@ TAKE_ADJOINT = Op(
     vjp=lambda node, g: [apply(TAKE, g, node.inputs[2], **node.attrs), None, None],
     doc="Adds the cotangent into zeros at the taken indices (repeats accumulate).",
     batch=_take_adjoint_batch, linear="first",
+    shape_only=(1,),  # read only for its shape (specialize)
 )
 
 
@@ -272,6 +274,7 @@ TAKE_ALONG_ADJOINT = Op(
     vjp=lambda node, g: [apply(TAKE_ALONG_AXIS, g, node.inputs[2], **node.attrs), None, None],
     doc="Adds the cotangent into zeros at the gathered positions.",
     batch=batching.batch_axis_attr("axis"), linear="first",
+    shape_only=(1,),  # read only for its shape (specialize)
 )
 
 

@@ -269,7 +269,8 @@ AXIS_SIZE = Op("axis_size", lambda inputs, attrs: ((), np.dtype("int64")), _emit
                zero_derivative=True, doc="The number of elements along some axes, at run time.",
                batch=lambda node, inputs, batched: apply(  # the same for every entry: unbatched
                    AXIS_SIZE, inputs[0],
-                   axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1)))
+                   axis=batching.shift_axes(node.attrs["axis"], inputs[0].ndim - 1)),
+               shape_only=(0,))
 
 
 def _reduction(op: Op):
@@ -327,7 +328,7 @@ SUM_TO = Op("sum_to", _sum_to_infer, "_rt.sum_to({0}, np.shape({1}))", jvp=_sum_
                 "unknown sizes keep the reduction axes from being known when the graph is built.",
             # it returns its operand itself when no axis needs summing, but usually sums into a
             # new array: it may alias (buffer reuse) and still counts as allocating (schedule)
-            view=True, allocates=True, batch=_sum_to_batch, linear="first")
+            view=True, allocates=True, batch=_sum_to_batch, linear="first", shape_only=(1,))
 
 
 def unbroadcast(term: Node, operand: Node, siblings: Sequence[Node]) -> Node:

@@ -22,6 +22,8 @@ An op definition gives, side by side,
   result has, or a function ``(node, operand_sizes) -> sizes``;
 - ``linear``: how the op is linear (`graphdl.rewriting.scaling`): ``"all"`` operands scaled
   together, any ``"one"`` operand, or only the ``"first"``;
+- ``shape_only``: operands the op reads only for their run-time shape (``zeros_like``'s, the
+  reference of ``broadcast_like``), which the optimizer may replace by any node of that shape;
 - ``notation``: how traces and drawings write it (`graphdl.ops.notation.Notation`);
 - ``kernel(values, attrs)``: optionally, the op computed from operand values with NumPy's
   protocols, for the few ops whose emitted code would not keep its meaning on array-likes such as
@@ -83,6 +85,7 @@ class Op:
     sympy_conditions: tuple[int, ...] = ()  # operands read as SymPy Booleans
     notation: Notation | None = None  # how traces and drawings write it (graphdl.ops.notation)
     kernel: Callable[[list, dict[str, Any]], Any] | None = None  # see graphdl.ops.evaluate
+    shape_only: tuple[int, ...] = ()  # operands read only for their run-time shape
 
     def __post_init__(self) -> None:
         if self.allocates is None:

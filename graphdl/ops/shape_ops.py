@@ -123,7 +123,7 @@ RESHAPE_LIKE = move_op("reshape_like", lambda inputs, attrs: (inputs[1].shape, i
                        "np.reshape({0}, np.shape({1}))", vjp=_reshape_like_vjp,
                        doc="Reshape to the run-time shape of a reference node.",
                        batch=lambda node, inputs, batched: apply(
-                           RESHAPE_LIKE, *batching.lift(inputs, batched)))
+                           RESHAPE_LIKE, *batching.lift(inputs, batched)), shape_only=(1,))
 
 
 def reshape(x: Any, shape: Sequence[int] | int) -> Node:
@@ -267,6 +267,7 @@ BROADCAST_LIKE = move_op(
                                             [n.label() for n in inputs]), inputs[0].dtype),
     "np.broadcast_to({0}, np.shape({1}))", vjp=_broadcast_vjp,
     doc="Broadcast to the run-time shape of a reference node.", batch=_broadcast_like_batch,
+    shape_only=(1,),  # read only for its shape (specialize)
 )
 
 
@@ -383,7 +384,8 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Node:
 ZEROS_LIKE = Op("zeros_like", lambda inputs, attrs: (inputs[0].shape, np.dtype(attrs["dtype"])),
                 "np.zeros(np.shape({0}), dtype={dtype})", zero_derivative=True,
                 doc="Zeros shaped like a reference at run time (materialized only when needed).",
-                batch=lambda node, inputs, batched: apply(ZEROS_LIKE, inputs[0], **node.attrs))
+                batch=lambda node, inputs, batched: apply(ZEROS_LIKE, inputs[0], **node.attrs),
+                shape_only=(0,))
 
 
 def zeros_like(x: Node, dtype: Any = None) -> Node:

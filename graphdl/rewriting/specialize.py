@@ -22,7 +22,7 @@ from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
 from graphdl.ops import fused
 from graphdl.ops.leaves import CONSTANT, constant
-from graphdl.ops.registry import apply
+from graphdl.ops.registry import REGISTRY, apply
 from graphdl.rewriting.patterns import as_dtype, fit, keeps_shape, same_type, value
 from graphdl.rewriting.rewriter import node_rewriter
 
@@ -77,9 +77,8 @@ def multiply_reciprocal(node: Node) -> Node | None:
 
 
 # --- operands read only for their shape ----------------------------------------------------------
-SHAPE_ONLY = {"broadcast_like": (1,), "sum_to": (1,), "reshape_like": (1,), "zeros_like": (0,),
-              "axis_size": (0,), "take_along_adjoint": (1,), "take_adjoint": (1,),
-              "index_adjoint": (1,)}
+# ops declaring operands read only for their shape (``Op.shape_only``)
+SHAPE_ONLY = [op.name for op in REGISTRY.values() if op.shape_only]
 
 
 def shape_source(ref: Node, depth: int = 16) -> Node:
@@ -98,12 +97,12 @@ def shape_source(ref: Node, depth: int = 16) -> Node:
     return ref
 
 
-@node_rewriter(FAMILY, list(SHAPE_ONLY), "shape of f(x) -> shape of x")
+@node_rewriter(FAMILY, SHAPE_ONLY, "shape of f(x) -> shape of x")
 def shape_only_operand(node: Node) -> Node | None:
     """In the last family of a round, so a node first gets its stabilized replacement (whose
     shape is then followed back), rather than a shape source that only the reference kept."""
     inputs = list(node.inputs)
-    for slot in SHAPE_ONLY[node.op.name]:
+    for slot in node.op.shape_only:
         inputs[slot] = shape_source(inputs[slot])
     if all(a is b for a, b in zip(inputs, node.inputs)):
         return None
