@@ -170,3 +170,27 @@ def assert_jvp_matches_fd(
     np.testing.assert_allclose(
         got, expected, rtol=rtol, atol=atol, err_msg=f"JVP of {output.op.name}"
     )
+
+
+def svg_geometry(path: Any) -> tuple[float, float, float]:
+    """``(width_px, height_px, smallest_text_pt)`` of an SVG as a viewer shows it: the size from
+    the file's own ``width``/``height`` (points, 96 px per 72 pt) and the smallest ``font-size``
+    scaled by width / viewBox width (Graphviz scales the drawing when a size limit applies)."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    width = float(root.get("width").removesuffix("pt"))
+    height = float(root.get("height").removesuffix("pt"))
+    view = [float(v) for v in root.get("viewBox").split()]
+    scale = width / view[2]
+    sizes = [float(e.get("font-size")) for e in root.iter() if e.get("font-size")]
+    assert sizes and re.fullmatch(r"[\d.]+pt", root.get("width"))
+    return width * 96 / 72, height * 96 / 72, min(sizes) * scale
+
+
+def svg_texts(path: Any) -> list[str]:
+    """Every text line of an SVG drawing."""
+    import xml.etree.ElementTree as ET
+
+    return [e.text or "" for e in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import graphdl as gd
+from helpers import svg_geometry, svg_texts
 from graphdl import nn, optim
 from graphdl.training import Classifier, load_params, resolve, save_params
 from graphdl.training.job import TrainOptions
@@ -224,11 +225,22 @@ def test_graphdl_train_end_to_end_in_a_subprocess(tmp_path):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with np.load(out / "params.npz", allow_pickle=False) as stored:
         assert stored["dense1.W"].shape == (64, 256)
-    drawn = [(out / name).exists() for name in ("model.svg", "gradient.svg")]
+        stored_shapes = {k: stored[k].shape for k in stored.files}
+    drawn = [(out / name).exists() for name in ("model.svg", "gradient.svg", "gradient_full.svg")]
     if all(drawn):  # rendering available: real SVG drawings, the layers as clusters
         model_svg = (out / "model.svg").read_text()
         assert "<svg" in model_svg and "dense1" in model_svg
-        assert "<svg" in (out / "gradient.svg").read_text()
+        # gradient.svg: one box per layer and per layer's backward pass, fits a 1920x1080 screen
+        width, height, text = svg_geometry(out / "gradient.svg")
+        assert width <= 1920 and height <= 1080 and text >= 8, (width, height, text)
+        folded = svg_texts(out / "gradient.svg")
+        assert {"dense1", "∂dense1", "dense2", "∂dense2", "cross_entropy"} <= set(folded)
+        for drawing in ("gradient.svg", "gradient_full.svg"):  # every gradient output is named
+            texts = svg_texts(out / drawing)
+            for key in ("dense1.W", "dense1.b", "dense2.W", "dense2.b"):
+                label = "".join(f"∂loss/∂{key}  f64{list(stored_shapes[key])}".split())
+                assert sum("".join(t.split()) == label for t in texts) == 1, (drawing, label)
+            assert "adjoint of" not in (out / drawing).read_text()  # no links unless asked
     else:  # otherwise the run says why it skipped them
         assert "model.svg" in proc.stdout and ("skipped" in proc.stdout
                                                or "could not render" in proc.stdout)

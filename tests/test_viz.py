@@ -74,7 +74,8 @@ def test_gradient_nodes_are_styled_and_linked_to_their_primal(lecture):
     grads, bar = dotmod.gradient_with_map(f, [x1, x2])
     values = gd.function([x1, x2], grads)(2.0, 5.0)
     assert [float(v) for v in values] == pytest.approx([5.5, 2 - np.cos(5)])
-    source = gd.to_dot(f, wrt=[x1, x2]).source  # builds its own gradient graph
+    assert "constraint=false" not in gd.to_dot(f, wrt=[x1, x2]).source  # links only on request
+    source = gd.to_dot(f, wrt=[x1, x2], links=True).source  # builds its own gradient graph
     nodes = _nodes(source)
     assert sum('fillcolor="#ffc078"' in v for v in nodes.values()) == 2  # gradient outputs
     derivative = {k for k, v in nodes.items() if "filled,dashed" in v}
@@ -130,9 +131,12 @@ def test_name_scopes_become_clusters_and_fold():
     nodes = _nodes(folded)
     assert "subgraph cluster_layer1" not in folded
     assert 'label="layer1\\n4 nodes"' in nodes["scope0"]  # constant 2, multiply, tanh, exp
-    assert ("scope0", "scope1", "") in _edges(folded)
+    assert ("scope0", "scope1", 'label="f64[4]"') in _edges(folded)  # labelled by shape
     only_inner = _nodes(gd.to_dot(y, collapse=["layer1/inner"]).source)
-    assert any('label="inner\\n1 nodes"' in v for v in only_inner.values())
+    assert any('label="inner\\n1 node"' in v for v in only_inner.values())
+    by_depth = _nodes(gd.to_dot(y, collapse=2).source)  # layer1/inner folds, head whole
+    assert {v.split('"')[1] for k, v in by_depth.items() if k.startswith("scope")} == {
+        "layer1\\n3 nodes", "inner\\n1 node", "head\\n1 node"}
 
 
 def test_node_limit_says_how_to_shrink():
@@ -176,7 +180,9 @@ def test_svg_output_has_the_expected_nodes(lecture, tmp_path):
     titles = {g.find(f"{SVG}title").text: " ".join(t.text for t in g.iter(f"{SVG}text"))
               for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
     assert titles[f"n{x1.id}"] == "x1 input f64[]"
-    assert titles[f"n{f.id}"] == "subtract f64[]"
+    assert titles[f"n{f.id}"] == "loss subtract f64[]"  # the cost is named in a gradient
+    assert sorted(t for t in titles.values() if t.startswith("∂")) == [
+        "∂loss/∂x1 \xa0f64[]", "∂loss/∂x2 \xa0f64[]"]
     assert "legend_gradient" in titles
     edges = [g for g in root.iter(f"{SVG}g") if g.get("class") == "edge"]
     assert len(edges) > 7
@@ -189,3 +195,68 @@ def test_trace_html_embeds_the_graph(lecture):
     x1, x2, f = lecture
     html = gd.trace(f, at={x1: 2, x2: 5}, mode="forward")._repr_html_()
     assert "<svg" in html and "Forward tangent (derivative) trace" in html
+
+
+def _mlp_objective():
+    from graphdl.training import models
+
+    return models.objective_graph(models.resolve("mlp"), 64, 10, np.random.default_rng(0))
+
+
+def test_adjoint_nodes_sit_in_the_backward_scope_of_their_primal_layer():
+    x = gd.matrix("x", shape=(None, 3))
+    w = gd.shared(np.ones((3, 2)), name="layer_W")
+    with gd.name_scope("layer"):
+        h = gd.tanh(x @ w)
+    with gd.name_scope("head"):
+        cost = gd.mean(h * h)
+    source = gd.to_dot(cost, wrt={"layer.W": w}).source
+    nodes = _nodes(source)
+
+    def cluster(name: str) -> list[str]:  # the labels of the nodes drawn in one cluster
+        body = source[source.index(f"subgraph cluster_{name} {{"):]
+        return re.findall(r'\[label="?(.*?)"? color=', body[:body.index("}")])
+
+    # the backward pass of each scope is a cluster of its own, mirroring the forward one
+    assert cluster("layer") == ["matmul f64[?,2]", "tanh f64[?,2]"]
+    assert 'label="∂layer"' in source and 'label="∂head"' in source
+    layer_back = cluster("back_layer")  # tanh's rule (1 - tanh²) and matmul's (xᵀ)
+    assert {"square f64[?,2]", "subtract f64[?,2]", "transpose f64[3,?] axes=(1, 0)"} <= set(
+        layer_back)
+    head_back = cluster("back_head")  # the seed 1 and mean's and multiply's rules
+    assert "1" in head_back and "divide f64[?,2]" in head_back
+    assert not set(layer_back) & {"divide f64[?,2]", "broadcast_like f64[?,2]"}
+    gradient = next(k for k, v in nodes.items() if 'label="∂loss/∂layer.W  f64[3,2]"' in v)
+    assert "matmul f64[3,2]" in nodes[gradient]  # the tooltip says what the node computes
+    # edges inside the backward sweep run consumer -> producer, arrow turned back
+    back = [(a, b) for a, b, attrs in _edges(source) if "dir=back" in attrs]
+    assert sum(a == gradient for a, _ in back) == 2  # dW = xᵀ @ v̄: both inputs are adjoint-side
+    assert all("filled,dashed" in nodes[b] for _, b in back)
+    assert f"n{x.id}" not in {b for _, b in back}  # primal -> backward edges keep their way
+    folded = gd.to_dot(cost, wrt={"layer.W": w}, collapse=True).source
+    boxes = {k: v.split('"')[1] for k, v in _nodes(folded).items() if k.startswith("scope")}
+    assert sorted(b.split("\\")[0] for b in boxes.values()) == ["head", "layer", "∂head",
+                                                                  "∂layer"]
+    ids = {b.split("\\")[0]: k for k, b in boxes.items()}
+    edges = _edges(folded)
+    assert (ids["layer"], ids["head"], 'label="f64[?,2]"') in edges
+    assert (ids["∂layer"], ids["∂head"], 'label="f64[?,2]" dir=back') in edges
+    assert 'label="∂loss/∂layer.W  f64[3,2]"' in folded  # the gradient output stays visible
+
+
+@needs_dot
+def test_model_gradient_drawings_stay_readable(tmp_path):
+    from helpers import svg_geometry, svg_texts
+
+    loss, params = _mlp_objective()
+    named = dict(zip(("dense1.W", "dense1.b", "dense2.W", "dense2.b"), params))
+    primal = gd.render(loss, tmp_path / "objective.svg")
+    full = gd.render(loss, tmp_path / "full.svg", wrt=named)
+    folded = gd.render(loss, tmp_path / "folded.svg", wrt=named, collapse=2, rankdir="TB")
+    width, height, text = svg_geometry(folded)
+    assert width <= 1920 and height <= 1080 and text >= 8, (width, height, text)
+    assert svg_geometry(full)[0] <= 2 * svg_geometry(primal)[0]
+    for path in (full, folded):
+        texts = ["".join(t.split()) for t in svg_texts(path)]
+        for key, w in named.items():
+            assert texts.count(f"∂loss/∂{key}f64[{','.join(map(str, w.shape))}]") == 1

@@ -70,7 +70,14 @@ def test_render_grad_svg_and_named_variable(model, tmp_path):
     texts = _node_texts(out)
     assert "W shared f64[4,3]" in texts.values()
     assert texts["legend_gradient"] == "gradient output"
-    assert any(t == "matmul f64[4,3]" for t in texts.values())  # dW = Xᵀ @ ...
+    assert "∂loss/∂W \xa0f64[4,3]" in texts.values()  # dW = Xᵀ @ ..., named
+    assert "∂layer1" in open(out, encoding="utf-8").read()  # the backward scope of layer1
+    assert "adjoint of" not in open(out, encoding="utf-8").read()
+    linked = tmp_path / "l.dot"
+    done = _cli("render", f"{model}:loss", "-o", str(linked), "--grad", "--links",
+                "--collapse", "1")
+    assert done.returncode == 0, done.stderr
+    assert "adjoint of" in linked.read_text() and 'label="layer1\\n' in linked.read_text()
     out2 = tmp_path / "h.svg"
     done = _cli("render", f"{model}:hidden", "-o", str(out2), "--compare")
     assert done.returncode == 0, done.stderr

@@ -67,12 +67,13 @@ def grad(cost: Node, wrt: NodeOrList, disconnected: Literal["zero", "raise"] = "
     return results if many else results[0]
 
 
-def cost_adjoints(cost: Node, wrt: Sequence[Node]) -> dict[Node, Node]:
+def cost_adjoints(cost: Node, wrt: Sequence[Node], observe: Any = None) -> dict[Node, Node]:
     """The reverse sweep `grad` runs (seed 1, stable forms), with the adjoint of every node it
     passed through: what a drawing of the gradient shows (`graphdl.viz.dot.gradient_with_map`).
-    A key may be a node of the stabilized graph rather than of the one written."""
+    A key may be a node of the stabilized graph rather than of the one written. ``observe`` is
+    passed to the sweep (`graphdl.autodiff.reverse.Observer`)."""
     seed = constant(np.ones((), dtype=cost.dtype))
-    return reverse_sweep(_stable_forms([cost], wrt), [seed], wrt)
+    return reverse_sweep(_stable_forms([cost], wrt), [seed], wrt, observe=observe)
 
 
 def vjp(outputs: NodeOrList, wrt: NodeOrList, cotangents: NodeOrList,

@@ -34,13 +34,19 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="file to write; the extension picks the format (.svg .png .pdf .dot)")
     parser.add_argument("--grad", action="store_true",
                         help="also draw the gradient (w.r.t. the script's `wrt`, else every float "
-                             "input and shared variable), adjoints linked to their primal nodes")
+                             "input and shared variable), each adjoint node in the backward "
+                             "scope (∂layer) of the primal node it belongs to")
+    parser.add_argument("--links", action="store_true",
+                        help="with --grad: also link each adjoint node to its primal node "
+                             "(dashed; off by default, the backward scopes already pair them)")
     parser.add_argument("--optimized", action="store_true",
                         help="draw the graph after the optimizer")
     parser.add_argument("--compare", action="store_true",
                         help="draw the graph as written and optimized side by side")
     parser.add_argument("--collapse", nargs="*", metavar="SCOPE",
-                        help="fold name scopes into single boxes (all top-level ones if no names)")
+                        help="fold name scopes into single boxes, backward scopes included (all "
+                             "top-level ones if no names; a number folds the scopes at that "
+                             "depth: 2 for the layers of a model)")
     parser.add_argument("--max-nodes", type=int, default=400,
                         help="refuse to draw more nodes than this (default 400)")
     parser.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default=None,
@@ -105,7 +111,7 @@ def _training_objective(path: Path, namespace: dict[str, Any]) -> tuple[Any, dic
         else:
             n_features, n_classes = 64, 10
         loss, params = models.objective_graph(spec, n_features, n_classes,
-                                              np.random.default_rng(0))
+                                              np.random.default_rng(0), named=True)
     except (TypeError, ValueError) as exc:
         raise ModelError(str(exc)) from exc
     return loss, {**namespace, "wrt": params}
@@ -141,10 +147,12 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             graph = graph[0]
     collapse = None if args.collapse is None else (args.collapse or True)
+    if isinstance(collapse, list) and len(collapse) == 1 and collapse[0].isdigit():
+        collapse = int(collapse[0])
     try:
         path = gd.render(graph, args.output, wrt=wrt, optimized=args.optimized,
                          compare=args.compare, collapse=collapse, max_nodes=args.max_nodes,
-                         rankdir=args.rankdir, legend=not args.no_legend,
+                         rankdir=args.rankdir, legend=not args.no_legend, links=args.links,
                          title=args.formula or split_spec(args.model)[0].name)
     except (gd.GraphError, ValueError) as exc:
         print(f"graphdl render: {exc}", file=sys.stderr)

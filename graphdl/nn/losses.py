@@ -10,17 +10,31 @@ Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learnin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from graphdl.errors import ShapeError
 from graphdl.ir.node import Node
+from graphdl.ir.scopes import name_scope
 from graphdl.ir.shapes import fmt_shape
 from graphdl.ops import elementwise as ew
 from graphdl.ops import indexing, reductions, softmax
 from graphdl.ops.registry import as_node
 
 Reduction = Literal["mean", "sum"]
+
+
+def _scoped(name: str):
+    """Build the loss inside ``name_scope(name)``: a drawing of a training objective shows (and
+    ``collapse`` folds) each term as one block, its backward pass as another."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def scoped(*args: Any, **kwargs: Any) -> Node:
+            with name_scope(name):
+                return fn(*args, **kwargs)
+        return scoped
+    return wrap
 
 
 def _reduce(per_sample: Node, reduction: Reduction) -> Node:
@@ -31,6 +45,7 @@ def _reduce(per_sample: Node, reduction: Reduction) -> Node:
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
+@_scoped("squared_error")
 def squared_error(outputs: Any, targets: Any, reduction: Reduction = "mean") -> Node:
     """Eq. 4: sum_i ||e_i - o(x_i)||^2 (``reduction="sum"``), or its mean over samples.
 
@@ -46,6 +61,7 @@ def squared_error(outputs: Any, targets: Any, reduction: Reduction = "mean") -> 
 mse = squared_error
 
 
+@_scoped("cross_entropy")
 def softmax_cross_entropy(logits: Any, labels: Any, reduction: Reduction = "mean") -> Node:
     """Eq. 7: sum_i -log softmax(o(x_i))_{c_i}, from raw scores and integer class labels.
 
@@ -66,6 +82,7 @@ def softmax_cross_entropy(logits: Any, labels: Any, reduction: Reduction = "mean
     return ew.negative(_reduce(picked, reduction))
 
 
+@_scoped("binary_cross_entropy")
 def binary_cross_entropy(scores: Any, targets: Any, from_logits: bool = True,
                          reduction: Reduction = "mean", eps: float = 1e-7) -> Node:
     """-[e log p + (1 - e) log(1 - p)] per element, for targets e in [0, 1].
@@ -84,6 +101,7 @@ def binary_cross_entropy(scores: Any, targets: Any, from_logits: bool = True,
     return _reduce(per_element, reduction)
 
 
+@_scoped("l2_penalty")
 def l2_penalty(weights: Sequence[Node], lam: float) -> Node:
     """Eq. 10's regularizer: lambda * sum over weight matrices of ||W||^2 (no 1/2 factor)."""
     weights = list(weights)

@@ -187,8 +187,10 @@ def _write_outputs(out: Path, clf: Classifier, fit: FitResult, summary: dict[str
 
 
 def _render_graphs(out: Path, clf: Classifier, say) -> list[Path]:
-    """model.svg (the evaluation graph of the logits) and gradient.svg (the training objective
-    with its adjoint graph with respect to the parameters)."""
+    """model.svg (the evaluation graph of the logits), gradient.svg (the training objective and
+    its gradient with respect to the parameters, each layer and each layer's backward pass folded
+    into one box) and gradient_full.svg (the same, node by node). The gradient drawings run top
+    down: the forward sweep descends through the layers, the backward sweep climbs beside it."""
     import graphdl as gd
 
     render = getattr(gd, "render", None)
@@ -197,8 +199,10 @@ def _render_graphs(out: Path, clf: Classifier, say) -> list[Path]:
             "skipped")
         return []
     written = []
+    grad = {"wrt": clf.model.named_parameters(), "rankdir": "TB"}
     for name, graph, options in (("model.svg", clf.eval_logits, {}),
-                                 ("gradient.svg", clf.objective, {"wrt": clf.params})):
+                                 ("gradient.svg", clf.objective, dict(grad, collapse=2)),
+                                 ("gradient_full.svg", clf.objective, grad)):
         path = out / name
         try:
             render(graph, path, **options)

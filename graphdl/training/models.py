@@ -146,16 +146,18 @@ def spec_from_namespace(namespace: dict[str, Any], path: Path) -> ModelSpec:
 
 
 def objective_graph(spec: ModelSpec, n_features: int, n_classes: int,
-                    rng: np.random.Generator, dtype: str = "float64") -> tuple[Any, list[Any]]:
+                    rng: np.random.Generator, dtype: str = "float64",
+                    named: bool = False) -> tuple[Any, Any]:
     """``(loss, parameters)``: the graph ``graphdl train`` minimizes for ``spec`` (the model in
     training mode on a symbolic batch ``X`` of shape ``(None, n_features)`` and integer labels
     ``y``, through the script's ``loss`` or softmax cross-entropy), without compiling anything.
-    ``graphdl render`` draws it."""
+    ``graphdl render`` draws it. ``named``: the parameters as ``model.named_parameters()``
+    (``{"dense1.W": ...}``), which a drawing labels the gradient outputs by."""
     model = build(spec, n_features, n_classes, rng, dtype)
     X = tensor("X", (None, int(n_features)), dtype)
     y = tensor("y", (None,), "int64")
     loss = (spec.loss or losses.softmax_cross_entropy)(model(X, Mode(training=True)), y)
-    return loss, model.parameters()
+    return loss, model.named_parameters() if named else model.parameters()
 
 
 def _optional(namespace: dict[str, Any], name: str, path: Path) -> Callable[..., Any] | None:

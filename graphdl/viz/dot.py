@@ -4,8 +4,11 @@ writes it as .svg, .png, .pdf or .dot.
 A node shows its op, the user's name, its shape and dtype; inputs, shared parameters, constants,
 outputs and the nodes differentiation added are styled apart (see `graphdl.viz.styles`) and a
 legend says which is which. With ``wrt=`` the gradient ``gd.grad`` returns is drawn too (the same
-sweep builds it: `gradient_with_map`), and each adjoint node is linked by a dashed edge to the
-primal node it is the adjoint of; where ``gd.grad`` differentiated a stable form of the graph
+sweep builds it: `gradient_with_map`): each node it adds sits in the backward scope of the primal
+node it belongs to (``∂dense1`` mirrors ``dense1``), and edges of the backward sweep are laid out
+against the data flow, so the backward pass runs beside the forward one, layer by layer, back to
+the parameters; gradient outputs are labelled ``∂loss/∂dense1.W``; dashed links from each adjoint
+to its primal node are drawn only with ``links=True``. Where ``gd.grad`` differentiated a stable form of the graph
 (``log_softmax(z)`` for a written ``log(softmax(z))``), that form is drawn beside the written one. A `Trace` draws as the graph
 with each node's value and tangent or adjoint (record nodes, as micrograd's ``draw_dot``).
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,15 +60,28 @@ def dot_available() -> bool:
 
 
 # --- what to draw -----------------------------------------------------------------------------
+BACKWARD = "∂"
+"""Prefix of a backward scope: the adjoint nodes of scope ``dense1`` are drawn in ``∂dense1``."""
+
+
 @dataclass
 class _Plan:
-    """The nodes of one drawing, each with its kind and label, and the adjoint links."""
+    """The nodes of one drawing, each with its kind and label, the adjoint links, and the scope
+    of each node differentiation added (its primal owner's scope, mirrored)."""
 
     nodes: list[Node]
     kinds: dict[Node, str]
     labels: dict[Node, str]
     adjoint_links: list[tuple[Node, Node]] = field(default_factory=list)  # (adjoint, primal)
     records: bool = False
+    scopes: dict[Node, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class _Gradient:
+    grads: list[Node]
+    bar: dict[Node, Node]  # primal -> its adjoint
+    owners: dict[Node, Node]  # node the sweep built -> the primal node whose adjoint rule built it
 
 
 def gradient_with_map(cost: Node, wrt: Sequence[Node]) -> tuple[list[Node], dict[Node, Node]]:
@@ -73,8 +89,19 @@ def gradient_with_map(cost: Node, wrt: Sequence[Node]) -> tuple[list[Node], dict
     (primal -> adjoint node): the very sweep ``gd.grad`` runs (`graphdl.autodiff.api.cost_adjoints`),
     stability rewrites included, so the drawn gradient is the one ``gd.grad`` returns. A primal key
     may be a node of the stabilized graph (``log_softmax(z)`` for a written ``log(softmax(z))``)."""
+    sweep = _gradient_sweep(cost, wrt)
+    return sweep.grads, sweep.bar
+
+
+def _gradient_sweep(cost: Node, wrt: Sequence[Node]) -> _Gradient:
+    """`gradient_with_map` plus, for each node the sweep built, the primal node it belongs to:
+    the node it is the adjoint of, else the node whose derivative rule built it (node ids grow as
+    nodes are built, so the sweep's ``observe`` hook marks where each rule's nodes end)."""
+    import bisect
+
     from graphdl.autodiff.api import cost_adjoints
     from graphdl.errors import DifferentiationError
+    from graphdl.ir.node import next_node_id
     from graphdl.ops.shape_ops import zeros_like
 
     if cost.shape != () or cost.dtype.kind != "f":
@@ -84,9 +111,30 @@ def gradient_with_map(cost: Node, wrt: Sequence[Node]) -> tuple[list[Node], dict
         if w.dtype.kind != "f":
             raise DifferentiationError(f"to_dot(wrt=...): cannot differentiate with respect to "
                                        f"{w.label()} of dtype {w.dtype} (needs a float)")
-    bar = cost_adjoints(cost, list(wrt))
+    start = next_node_id()
+    ends: list[int] = []  # ends[k]: nodes built by rules[k] have ids below it
+    rules: list[Node] = []
+
+    def observe(parent: Node, node: Node, slot: int, contribution: Node, total: Node) -> None:
+        if rules and rules[-1] is node:
+            ends[-1] = next_node_id()
+        else:
+            rules.append(node)
+            ends.append(next_node_id())
+
+    bar = cost_adjoints(cost, list(wrt), observe=observe)
     grads = [bar[w] if w in bar else zeros_like(w) for w in wrt]
-    return grads, bar
+    owners: dict[Node, Node] = {}
+    for primal, adjoint in bar.items():
+        owners.setdefault(adjoint, primal)
+    for w, g in zip(wrt, grads):
+        owners.setdefault(g, w)
+    for node in toposort(grads):
+        if node not in owners and node.id >= start:
+            k = bisect.bisect_right(ends, node.id)
+            if k < len(rules):
+                owners[node] = rules[k]
+    return _Gradient(grads, bar, owners)
 
 
 def _outputs(graph: Node | Sequence[Node]) -> list[Node]:
@@ -101,17 +149,36 @@ def _default_wrt(outs: list[Node]) -> list[Node]:
     return [n for n in toposort(outs) if n.op in (INPUT, SHARED) and n.dtype.kind == "f"]
 
 
+def _wrt_names(outs: list[Node], wrt: Any) -> tuple[list[Node], list[str]]:
+    """The nodes to differentiate with respect to, and the name each gradient is labelled by (a
+    mapping's keys, as ``module.named_parameters()`` gives: ``dense2.W``; else the node's name)."""
+    if wrt is True:
+        targets = _default_wrt(outs)
+        return targets, [_display_name(t) for t in targets]
+    if isinstance(wrt, Mapping):
+        return _outputs(list(wrt.values())), [str(k) for k in wrt]
+    targets = _outputs(wrt)
+    return targets, [_display_name(t) for t in targets]
+
+
+def _display_name(node: Node) -> str:
+    return node.name or node.label()
+
+
 def _plan(outs: list[Node], wrt: Any) -> _Plan:
     primal = toposort(outs)
     kinds = {n: _leaf_kind(n) for n in primal}
     kinds.update({o: "output" for o in outs if not o.is_leaf})
     links: list[tuple[Node, Node]] = []
     nodes = list(primal)
+    labels: dict[Node, str] = {}
+    backward_scopes: dict[Node, tuple[str, ...]] = {}
     if wrt is not None and wrt is not False:
         if len(outs) != 1:
             raise ValueError("to_dot: wrt= draws the gradient of one scalar output")
-        targets = _default_wrt(outs) if wrt is True else _outputs(wrt)
-        grads, bar = gradient_with_map(outs[0], targets)
+        targets, names = _wrt_names(outs, wrt)
+        sweep = _gradient_sweep(outs[0], targets)
+        grads, bar = sweep.grads, sweep.bar
         primal_set = set(primal)
         # the graph gd.grad differentiated, where a stability rewrite changed the one written
         for node in toposort(list(bar)):
@@ -123,12 +190,51 @@ def _plan(outs: list[Node], wrt: Any) -> _Plan:
             if node not in primal_set:
                 nodes.append(node)
                 kinds[node] = "derivative"
-        for g in grads:
-            kinds[g] = "gradient" if g not in primal_set else kinds[g]
+        cost = outs[0]
+        cost_name = cost.name or "loss"
+        if not cost.name and not cost.is_leaf:
+            labels[cost] = _escape(cost_name) + "\\n" + _label(cost)
+        for g, name in zip(grads, names):
+            if g not in primal_set:
+                kinds[g] = "gradient"
+                labels[g] = _escape(f"∂{cost_name}/∂{name}  {g.type_str()}")
         drawn = set(nodes)
         links = [(adj, p) for p, adj in bar.items()
                  if p in primal_set and adj in drawn and adj not in primal_set]
-    return _Plan(nodes, kinds, {n: _label(n) for n in nodes}, links)
+        primal_scopes = scopes_of(set(sweep.owners.values()) | primal_set)
+        primal_scopes.update(_stable_scopes(primal, [n for n in nodes if kinds[n] == "stabilized"],
+                                            primal_scopes, set(bar)))
+        backward_scopes.update({n: primal_scopes[n] for n in nodes if kinds[n] == "stabilized"})
+        for node in nodes:
+            owner = sweep.owners.get(node)
+            if node not in primal_set and owner is not None:
+                backward_scopes[node] = tuple(BACKWARD + s for s in primal_scopes[owner])
+    for n in nodes:
+        labels.setdefault(n, _label(n))
+    return _Plan(nodes, kinds, labels, links, scopes=backward_scopes)
+
+
+def _stable_scopes(written: list[Node], stable: list[Node],
+                   scopes: dict[Node, tuple[str, ...]], used: set[Node]
+                   ) -> dict[Node, tuple[str, ...]]:
+    """Scopes for the stable form's nodes (built after the user's scopes closed): a node that
+    repeats a written one (same op, attributes and inputs) takes its scope, a new one (the fused
+    ``softmax_xent``) the scope most of the written nodes it replaced were in."""
+    def key(node: Node, inputs: list[Node]) -> tuple:
+        return (node.op.name, repr(sorted(node.attrs.items(), key=lambda kv: kv[0])),
+                tuple(i.id for i in inputs))
+
+    by_key = {key(n, list(n.inputs)): n for n in written if not n.is_leaf}
+    twin: dict[Node, Node] = {}
+    for node in stable:  # in topological order, so inputs are matched first
+        match = by_key.get(key(node, [twin.get(i, i) for i in node.inputs]))
+        if match is not None:
+            twin[node] = match
+    matched = set(twin.values())
+    replaced = [scopes[n] for n in written
+                if not n.is_leaf and n not in matched and n not in used and scopes[n]]
+    common = max(set(replaced), key=replaced.count) if replaced else ()
+    return {n: scopes[twin[n]] if n in twin else common for n in stable}
 
 
 def _leaf_kind(node: Node) -> str:
@@ -211,11 +317,18 @@ def _record(trace: Trace, node: Node, stacked: bool) -> str:
 class _Drawer:
     """Adds one plan to a (sub)graph: clusters for scopes, folded scopes, edges, links."""
 
-    def __init__(self, plan: _Plan, prefix: str, collapse: Any, max_nodes: int | None) -> None:
+    def __init__(self, plan: _Plan, prefix: str, collapse: Any, max_nodes: int | None,
+                 links: bool = False) -> None:
         self.plan = plan
         self.prefix = prefix
+        self.links = links
         self.scopes = scopes_of(plan.nodes)
+        self.scopes.update(plan.scopes)
         self.folded = {n: self._fold(self.scopes[n], collapse) for n in plan.nodes}
+        for node in plan.nodes:  # gradient outputs stay visible beside their folded scope
+            if self.folded[node] and plan.kinds[node] == "gradient":
+                self.scopes[node] = self.folded[node][:-1]
+                self.folded[node] = ()
         self.fold_ids: dict[tuple[str, ...], str] = {}
         self.fold_sizes: dict[tuple[str, ...], int] = {}
         for path in self.folded.values():
@@ -232,6 +345,8 @@ class _Drawer:
             return ()
         if collapse is True:
             return path[:1]
+        if isinstance(collapse, int):
+            return path[:max(collapse, 1)]
         wanted = {collapse} if isinstance(collapse, str) else set(collapse)
         for k in range(1, len(path) + 1):
             if path[k - 1] in wanted or "/".join(path[:k]) in wanted:
@@ -255,6 +370,13 @@ class _Drawer:
         path = self.folded[node]
         return self.fold_ids[path] if path else f"{self.prefix}n{node.id}"
 
+    def backward(self, ident: str, node: Node) -> bool:
+        """Whether ``node`` (drawn as ``ident``) belongs to the backward sweep."""
+        path = self.folded[node]
+        if path:
+            return path[0].startswith(BACKWARD)
+        return self.plan.kinds[node] in ("derivative", "gradient")
+
     def kinds_used(self) -> list[str]:
         used = {self.plan.kinds[n] for n in self.plan.nodes if not self.folded[n]}
         if self.fold_ids:
@@ -273,10 +395,13 @@ class _Drawer:
             items.setdefault(self.scopes[node], []).append(
                 (self.node_id(node), self.plan.labels[node], attrs))
         for path, ident in self.fold_ids.items():
-            label = f"{path[-1]}\\n{self.fold_sizes[path]} nodes"
+            size = self.fold_sizes[path]
+            label = _escape(path[-1]) + f"\\n{size} node" + ("s" if size != 1 else "")
             items.setdefault(path[:-1], []).append((ident, label, styles.node_style("scope")))
         self._clusters(graph, (), items)
         self._edges(graph)
+        if not self.links:
+            return
         for adjoint, primal in self.plan.adjoint_links:
             a, p = self.node_id(adjoint), self.node_id(primal)
             if a != p:
@@ -288,15 +413,23 @@ class _Drawer:
         below = sorted({p[:len(path) + 1] for p in items if len(p) > len(path)
                         and p[:len(path)] == path})
         for child in below:
-            name = f"cluster_{self.prefix}" + "__".join(re.sub(r"\W", "_", s) for s in child)
+            name = f"cluster_{self.prefix}" + "__".join(
+                re.sub(r"\W", "_", s.replace(BACKWARD, "back_", 1)) for s in child)
             with graph.subgraph(name=name) as sub:
                 sub.attr(label=_escape(child[-1]), style="rounded,dashed", color="#7950f2",
                          fontname=styles.FONT)
                 self._clusters(sub, child, items)
 
     def _edges(self, graph: Any) -> None:
+        """One edge per (source, target) pair drawn. Edges inside the backward sweep are laid
+        out from consumer to producer (and drawn with the arrow turned back), so each adjoint
+        lands at the rank of its primal node: the backward sweep runs under the forward one,
+        layer by layer, in the opposite direction, instead of doubling the drawing's length.
+        An edge into or out of a folded scope is labelled by the shapes it carries."""
         seen: dict[tuple[str, str], int] = {}
         labels: dict[tuple[str, str], str] = {}
+        shapes: dict[tuple[str, str], list[str]] = {}
+        back: dict[tuple[str, str], bool] = {}
         for node in self.plan.nodes:
             ordered = len(node.inputs) > 1 and not node.op.commutative
             for slot, parent in enumerate(node.inputs):
@@ -304,15 +437,26 @@ class _Drawer:
                 if key[0] == key[1]:
                     continue
                 seen[key] = seen.get(key, 0) + 1
+                back[key] = self.backward(key[0], parent) and self.backward(key[1], node)
                 if ordered and not self.folded[node]:
                     labels[key] = ",".join(filter(None, [labels.get(key), str(slot)]))
+                if self.folded[node] or self.folded[parent]:
+                    known = shapes.setdefault(key, [])
+                    if parent.type_str() not in known:
+                        known.append(parent.type_str())
         for key, count in seen.items():
-            if key in labels:  # operand order matters (x - y): number the slots at the arrow
-                graph.edge(*key, headlabel=labels[key])
+            attrs: dict[str, str] = {}
+            if key in shapes:  # between folded scopes: what flows along the edge
+                more = len(shapes[key]) > 2
+                attrs["label"] = ", ".join(shapes[key][:2]) + (", …" if more else "")
+            elif key in labels:  # operand order matters (x - y): number the slots at the arrow
+                attrs["taillabel" if back[key] else "headlabel"] = labels[key]
             elif count > 1:  # the same value used twice (x * x)
-                graph.edge(*key, label=f"×{count}")
+                attrs["label"] = f"×{count}"
+            if back[key]:
+                graph.edge(key[1], key[0], dir="back", **attrs)
             else:
-                graph.edge(*key)
+                graph.edge(*key, **attrs)
 
 
 def _new_digraph(rankdir: str, title: str | None):
@@ -327,15 +471,20 @@ def _new_digraph(rankdir: str, title: str | None):
 
 def to_dot(graph: Node | Sequence[Node] | Trace, *, wrt: Any = None, optimized: bool = False,
            compare: bool = False, rankdir: str | None = None, legend: bool = True,
-           collapse: bool | str | Iterable[str] | None = None, max_nodes: int | None = 400,
-           title: str | None = None):
+           collapse: bool | int | str | Iterable[str] | None = None,
+           max_nodes: int | None = 400, title: str | None = None, links: bool = False):
     """A ``graphviz.Digraph`` of the graph (it shows itself in Jupyter).
 
     ``graph``: output node(s), or a `Trace` (drawn with its values). ``wrt``: also draw the
     gradient of the (scalar) output with respect to these nodes (``True``: every float input and
-    shared variable). ``optimized``: draw the graph after ``gd.function``'s optimizer;
-    ``compare``: the graph as written and optimized side by side. ``collapse``: fold name scopes
-    (``True`` for every top-level scope, or scope names). ``max_nodes``: refuse larger drawings.
+    shared variable; a mapping such as ``model.named_parameters()`` names each gradient output
+    by its key, ``∂loss/∂dense2.W``). Each node the gradient adds is drawn in the backward scope
+    of the primal node it belongs to (``∂dense1`` beside ``dense1``); ``links=True`` also draws a
+    dashed link from each adjoint to its primal node. ``optimized``: draw the graph after
+    ``gd.function``'s optimizer; ``compare``: the graph as written and optimized side by side.
+    ``collapse``: fold name scopes, backward ones included (``True`` for every top-level scope,
+    an int for the scopes at that nesting depth, e.g. ``2`` for the layers of a model, or scope
+    names). ``max_nodes``: refuse larger drawings.
     """
     if isinstance(graph, Trace):
         rankdir = rankdir or "LR"
@@ -348,15 +497,16 @@ def to_dot(graph: Node | Sequence[Node] | Trace, *, wrt: Any = None, optimized: 
         return digraph
     outs = _outputs(graph)
     if compare:
-        return _compare(outs, wrt, rankdir or "TB", legend, collapse, max_nodes, title)
+        return _compare(outs, wrt, rankdir or "TB", legend, collapse, max_nodes, title, links)
     plan = _plan(outs, wrt)
     if optimized:
         plan = _plan_optimized(plan, outs)
     digraph = _new_digraph(rankdir or "LR", title)
-    drawer = _Drawer(plan, "", collapse, max_nodes)
+    drawer = _Drawer(plan, "", collapse, max_nodes, links)
     drawer.draw(digraph)
     if legend:
-        styles.add_legend(digraph, drawer.kinds_used(), bool(plan.adjoint_links))
+        styles.add_legend(digraph, drawer.kinds_used(), links and bool(plan.adjoint_links),
+                          column=digraph.graph_attr["rankdir"] in ("TB", "BT"))
     return digraph
 
 
@@ -383,7 +533,7 @@ def _plan_optimized(plan: _Plan, outs: list[Node]) -> _Plan:
     return _Plan(nodes, kinds, {n: _label(n) for n in nodes})
 
 
-def _compare(outs, wrt, rankdir, legend, collapse, max_nodes, title):
+def _compare(outs, wrt, rankdir, legend, collapse, max_nodes, title, links):
     from graphdl.ir.graph import count_nodes
 
     written = _plan(outs, wrt)
@@ -391,7 +541,7 @@ def _compare(outs, wrt, rankdir, legend, collapse, max_nodes, title):
     digraph = _new_digraph(rankdir, title)
     kinds: list[str] = []
     for prefix, caption, plan in (("a_", "as written", written), ("b_", "optimized", optimized)):
-        drawer = _Drawer(plan, prefix, collapse, max_nodes)
+        drawer = _Drawer(plan, prefix, collapse, max_nodes, links)
         ops = count_nodes(plan.nodes, include_leaves=False)
         with digraph.subgraph(name=f"cluster_{prefix}side") as side:
             side.attr(label=f"{caption}: {ops} operations", style="rounded", color="#868e96",
@@ -400,7 +550,7 @@ def _compare(outs, wrt, rankdir, legend, collapse, max_nodes, title):
         kinds += [k for k in drawer.kinds_used() if k not in kinds]
     if legend:
         styles.add_legend(digraph, [k for k in styles.KINDS if k in kinds],
-                          bool(written.adjoint_links))
+                          links and bool(written.adjoint_links))
     return digraph
 
 

@@ -47,14 +47,18 @@ def node_style(kind: str) -> dict[str, str]:
     return dict(KINDS[kind][1])
 
 
-def add_legend(graph: Any, kinds: list[str], adjoint_links: bool) -> None:
-    """A boxed legend with one sample node per kind drawn (and the adjoint link, if any)."""
+def add_legend(graph: Any, kinds: list[str], adjoint_links: bool, column: bool = False) -> None:
+    """A boxed legend with one sample node per kind drawn (and the adjoint link, if any).
+    ``column``: stack the samples with invisible edges (a top-down drawing would otherwise lay
+    them out in one wide row)."""
     if not kinds:
         return
     with graph.subgraph(name="cluster_legend") as legend:
         legend.attr(label="legend", style="rounded", color="#ced4da", fontname=FONT)
-        for kind in kinds:
+        for k, kind in enumerate(kinds):
             legend.node(f"legend_{kind}", KINDS[kind][0], **node_style(kind))
+            if column and k:
+                legend.edge(f"legend_{kinds[k - 1]}", f"legend_{kind}", style="invis")
         if adjoint_links:
             legend.node("legend_adj_a", "adjoint", **node_style("derivative"))
             legend.node("legend_adj_b", "its primal", **node_style("op"))
