@@ -31,11 +31,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                              'formula language as by trace and compare ("log(x1) + x1*x2 - '
                              'sin(x2)"); its inputs are scalars')
     parser.add_argument("-o", "--output", required=True,
-                        help="file to write; the extension picks the format (.svg .png .pdf .dot)")
+                        help="file to write; the extension picks the format (.svg .png .pdf .dot, or "
+                             ".html for the interactive explorer)")
     parser.add_argument("--grad", action="store_true",
                         help="also draw the gradient (w.r.t. the script's `wrt`, else every float "
                              "input and shared variable), each adjoint node in the backward "
                              "scope (∂layer) of the primal node it belongs to")
+    parser.add_argument("--at", nargs="+", metavar="NAME=VALUE", default=None,
+                        help="with an .html output: input values (a number, or a .npy file) "
+                             "to show each node's value and adjoint in the explorer")
     parser.add_argument("--links", action="store_true",
                         help="with --grad: also link each adjoint node to its primal node "
                              "(dashed; off by default, the backward scopes already pair them)")
@@ -149,11 +153,22 @@ def run(args: argparse.Namespace) -> int:
     collapse = None if args.collapse is None else (args.collapse or True)
     if isinstance(collapse, list) and len(collapse) == 1 and collapse[0].isdigit():
         collapse = int(collapse[0])
+    options = {}
+    if args.at is not None:
+        try:
+            options["at"] = _parse_at(args.at)
+        except ValueError as exc:
+            print(f"graphdl render: {exc}", file=sys.stderr)
+            return 2
+        if not str(args.output).lower().endswith(".html"):
+            print("graphdl render: --at needs an .html output (the explorer shows values)",
+                  file=sys.stderr)
+            return 2
     try:
         path = gd.render(graph, args.output, wrt=wrt, optimized=args.optimized,
                          compare=args.compare, collapse=collapse, max_nodes=args.max_nodes,
                          rankdir=args.rankdir, legend=not args.no_legend, links=args.links,
-                         title=args.formula or split_spec(args.model)[0].name)
+                         title=args.formula or split_spec(args.model)[0].name, **options)
     except (gd.GraphError, ValueError) as exc:
         print(f"graphdl render: {exc}", file=sys.stderr)
         return 2
@@ -177,3 +192,26 @@ def load_source(model: str | None, formula: str | None) -> tuple[Any, dict[str, 
         return parse_formula(formula), {}
     except FormulaError as exc:
         raise ModelError(str(exc)) from exc
+
+
+def _parse_at(items: list[str]) -> dict[str, Any]:
+    """``["x=3", "X=batch.npy"]`` -> ``{"x": 3.0, "X": <array>}`` (.npy files never unpickled)."""
+    import numpy as np
+
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name or not text:
+            raise ValueError(f"--at takes NAME=VALUE (a number or a .npy file), got {item!r}")
+        if text.endswith(".npy"):
+            try:
+                values[name] = np.load(text, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"--at {name}: cannot read {text}: {exc}") from exc
+        else:
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ValueError(f"--at {name}: {text!r} is neither a number nor a .npy "
+                                 "file") from None
+    return values

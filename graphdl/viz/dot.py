@@ -313,6 +313,12 @@ def _record(trace: Trace, node: Node, stacked: bool) -> str:
     return body if stacked else "{" + body + "}"
 
 
+def cluster_name(prefix: str, path: tuple[str, ...]) -> str:
+    """The Graphviz subgraph name (and the SVG cluster's title) of scope ``path``."""
+    return f"cluster_{prefix}" + "__".join(
+        re.sub(r"\W", "_", s.replace(BACKWARD, "back_", 1)) for s in path)
+
+
 # --- drawing -----------------------------------------------------------------------------------
 class _Drawer:
     """Adds one plan to a (sub)graph: clusters for scopes, folded scopes, edges, links."""
@@ -413,8 +419,7 @@ class _Drawer:
         below = sorted({p[:len(path) + 1] for p in items if len(p) > len(path)
                         and p[:len(path)] == path})
         for child in below:
-            name = f"cluster_{self.prefix}" + "__".join(
-                re.sub(r"\W", "_", s.replace(BACKWARD, "back_", 1)) for s in child)
+            name = cluster_name(self.prefix, child)
             with graph.subgraph(name=name) as sub:
                 sub.attr(label=_escape(child[-1]), style="rounded,dashed", color="#7950f2",
                          fontname=styles.FONT)
@@ -556,14 +561,24 @@ def _compare(outs, wrt, rankdir, legend, collapse, max_nodes, title, links):
 
 def render(graph: Any, path: str | Path, **options: Any) -> Path:
     """Write ``graph`` (nodes, a `Trace` or a ``graphviz.Digraph``) to ``path``; the extension
-    picks the format: .svg, .png, .pdf (need Graphviz's ``dot``) or .dot/.gv (DOT source)."""
+    picks the format: .svg, .png, .pdf (need Graphviz's ``dot``), .dot/.gv (DOT source), or
+    .html: one self-contained interactive explorer (`graphdl.viz.explorer.to_html`; takes
+    ``at=`` values too)."""
     import graphviz
 
     target = Path(path)
     fmt = target.suffix.lower().lstrip(".")
+    if fmt == "html":
+        from graphdl.viz.explorer import to_html
+
+        if isinstance(graph, graphviz.Digraph):
+            raise ValueError("render: an .html explorer is drawn from the graph's nodes, not "
+                             "from a graphviz.Digraph")
+        target.write_text(to_html(graph, **options), encoding="utf-8")
+        return target
     if fmt not in FORMATS:
         raise ValueError(f"render: cannot tell the format of {str(target)!r}; use one of "
-                         + ", ".join("." + f for f in FORMATS))
+                         + ", ".join("." + f for f in (*FORMATS, "html")))
     digraph = graph if isinstance(graph, graphviz.Digraph) else to_dot(graph, **options)
     if fmt in ("dot", "gv"):
         target.write_text(digraph.source, encoding="utf-8")
