@@ -197,6 +197,35 @@ def layers_svg() -> str:
     return done.stdout
 
 
+# --- the pictures of drawing.md ----------------------------------------------------------------
+def drawing_files() -> dict[str, str]:
+    """``drawing/<name>`` -> content: the drawings docs/drawing.md shows, made by the code."""
+    import numpy as np
+
+    import graphdl as gd
+    from graphdl.training import models
+
+    x1, x2 = gd.scalar("x1"), gd.scalar("x2")
+    f = gd.log(x1) + x1 * x2 - gd.sin(x2)
+    loss, params = models.objective_graph(models.resolve("mlp"), 64, 10,
+                                          np.random.default_rng(0), named=True)
+    rng = np.random.default_rng(0)
+    batch = {"X": rng.normal(size=(4, 64)), "y": np.array([0, 3, 5, 9]),
+             "dropout1_mask": (rng.random((4, 256)) > 0.2) / 0.8}
+    drawings = {
+        "lecture.svg": gd.to_dot(f, wrt=True),
+        "lecture_trace.svg": gd.trace(f, at={x1: 2, x2: 5}, mode="reverse").to_dot(),
+        "model.svg": gd.to_dot(loss),
+        "gradient.svg": gd.to_dot(loss, wrt=params, collapse=2, rankdir="TB"),
+        "gradient_full.svg": gd.to_dot(loss, wrt=params, rankdir="TB"),
+    }
+    files = {name: graph.pipe(format="svg").decode("utf-8") for name, graph in drawings.items()}
+    from graphdl.viz.explorer import to_html
+
+    files["explorer.html"] = to_html(loss, wrt=params, at=batch, title="mlp objective")
+    return files
+
+
 # --- KaTeX, served from the site ---------------------------------------------------------------
 def katex_files(config) -> list[File]:
     """KaTeX's script, auto-render extension, stylesheet and fonts as ``assets/katex/...``, from
@@ -217,6 +246,8 @@ def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "cli.md", content=cli_page()))
     files.append(File.generated(config, "api/ops.md", content=ops_page()))
     files.append(File.generated(config, "architecture-layers.svg", content=layers_svg()))
+    for name, content in drawing_files().items():
+        files.append(File.generated(config, f"drawing/{name}", content=content))
     for file in katex_files(config):
         files.append(file)
     figures: dict[str, str] = {}
