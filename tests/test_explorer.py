@@ -83,6 +83,19 @@ def test_bad_at_values_are_named(lecture, tmp_path):
         gd.render(gd.sum(X), tmp_path / "g.html", at={"X": np.ones((2, 2))})
 
 
+def test_trace_rows_link_to_the_explorer_of_the_trace(lecture, tmp_path):
+    x1, x2, f = lecture
+    t = gd.trace(f, at={x1: 2, x2: 5}, mode="reverse")
+    page = gd.render(t, tmp_path / "t.html").read_text("utf-8")
+    nodes = _data(page)["nodes"]  # the trace's inputs give the values, its sweep the adjoints
+    assert nodes[f"n{x1.id}"]["value"]["value"] == 2.0
+    assert nodes[f"n{x1.id}"]["adjoint"]["value"] == _approx(5.5)
+    tables = t.to_html(explorer="t.html")
+    links = re.findall(r'<a href="t\.html#(n\d+)"', tables)
+    assert len(links) == len(t.rows) and set(links) <= set(nodes)
+    assert f"n{f.id}" in links and "<a " not in t.to_html()  # no links unless asked
+
+
 def test_cli_writes_the_explorer(tmp_path):
     script = tmp_path / "model.py"
     script.write_text("import graphdl as gd\nx = gd.scalar('x')\nwith gd.name_scope('sq'):\n"
@@ -162,6 +175,11 @@ def test_explorer_in_a_real_browser(lecture, tmp_path):
             "return Object.keys(d.nodes).filter(k => d.nodes[k].side === 'backward');")
         assert backward and all(hidden(ident) for ident in backward)
         assert not hidden(member)
+        # a trace row's link opens the page with its node selected and described
+        browser.get(path.resolve().as_uri() + f"#n{x2.id}")
+        assert "gd-selected" in browser.find_element(
+            By.CSS_SELECTOR, f'g.node[data-gd="n{x2.id}"]').get_attribute("class")
+        assert "name: x2" in browser.find_element(By.ID, "gd-info").text
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
     finally:

@@ -574,6 +574,12 @@ def render(graph: Any, path: str | Path, **options: Any) -> Path:
         if isinstance(graph, graphviz.Digraph):
             raise ValueError("render: an .html explorer is drawn from the graph's nodes, not "
                              "from a graphviz.Digraph")
+        if isinstance(graph, Trace):  # the trace's graph at the trace's inputs
+            options.setdefault("at", {v: graph.values[v] for v in graph.variables
+                                      if v.op is INPUT})
+            if graph.adjoints and len(graph.outputs) == 1 and graph.outputs[0].shape == ():
+                options.setdefault("wrt", True)
+            graph = graph.outputs
         target.write_text(to_html(graph, **options), encoding="utf-8")
         return target
     if fmt not in FORMATS:

@@ -336,5 +336,14 @@ _SCRIPT = r"""
     folded.clear(); update();
   });
   update();
+  function fromHash() {  // page.html#n12: a trace row's link selects its node
+    const wanted = decodeURIComponent(window.location.hash.slice(1));
+    if (!wanted || !nodes[wanted]) return;
+    if (selected !== null && nodes[selected]) nodes[selected].classList.remove("gd-selected");
+    selected = wanted; nodes[wanted].classList.add("gd-selected"); describe(wanted);
+    nodes[wanted].scrollIntoView({block: "center", inline: "center"});
+  }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
 })();
 """

@@ -102,9 +102,11 @@ def _html_cell(text: str) -> str:
                               "</sub>", escaped)
 
 
-def to_html(trace: Trace, graph: bool = False) -> str:
+def to_html(trace: Trace, graph: bool = False, explorer: str | None = None) -> str:
     """HTML tables (shown by Jupyter); with ``graph=True`` also the annotated graph as inline
-    SVG when Graphviz's ``dot`` program is installed and the graph is small."""
+    SVG when Graphviz's ``dot`` program is installed and the graph is small. ``explorer``: the
+    address of the trace's explorer page (``gd.render(trace, "graph.html")``); each row's name
+    then links to its node there (``graph.html#n12`` opens the page with that node selected)."""
     parts = ['<div class="graphdl-trace">']
     for kind in trace.kinds():
         rows = trace.table(kind)
@@ -119,10 +121,14 @@ def to_html(trace: Trace, graph: bool = False) -> str:
             rule = "border-top:1px solid #888;" if previous not in (None, row.section) else ""
             previous = row.section
             cells = [row.target, *(getattr(row, c) for c in columns), row.text_value]
+            texts = [(('= ' if i else '') + _html_cell(c)) if c else ""
+                     for i, c in enumerate(cells)]
+            if explorer is not None and row.node is not None:
+                href = html.escape(f"{explorer}#n{row.node.id}", quote=True)
+                texts[0] = f'<a href="{href}" title="open in the explorer">{texts[0]}</a>'
             parts.append("<tr>" + "".join(
-                f'<td style="{rule}padding:0 .6em;text-align:left">'
-                f"{('= ' if i else '') + _html_cell(c) if c else ''}</td>"
-                for i, c in enumerate(cells)) + "</tr>")
+                f'<td style="{rule}padding:0 .6em;text-align:left">{t}</td>'
+                for t in texts) + "</tr>")
         parts.append("</table>")
     parts += [f"<p><i>note: {html.escape(note)}</i></p>" for note in trace.notes]
     if graph and len(trace.body) <= 60:

@@ -158,10 +158,12 @@ class Trace:
 
         return to_markdown(self)
 
-    def to_html(self, graph: bool = False) -> str:
+    def to_html(self, graph: bool = False, explorer: str | None = None) -> str:
+        """HTML tables; ``explorer``: the address of this trace's explorer page (written by
+        ``gd.render(trace, "graph.html")``), to which each row's name then links."""
         from graphdl.viz.tables import to_html
 
-        return to_html(self, graph=graph)
+        return to_html(self, graph=graph, explorer=explorer)
 
     def to_latex(self) -> str:
         from graphdl.viz.tables import to_latex
