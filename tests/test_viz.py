@@ -242,6 +242,7 @@ def test_adjoint_nodes_sit_in_the_backward_scope_of_their_primal_layer():
     assert (ids["layer"], ids["head"], 'label="f64[?,2]"') in edges
     assert (ids["∂layer"], ids["∂head"], 'label="f64[?,2]" dir=back') in edges
     assert 'label="∂loss/∂layer.W  f64[3,2]"' in folded  # the gradient output stays visible
+    assert nodes[f"n{w.id}"].startswith('label="layer.W\\nshared f64[3,2]"')  # by its key
 
 
 @needs_dot

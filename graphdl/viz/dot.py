@@ -194,6 +194,9 @@ def _plan(outs: list[Node], wrt: Any) -> _Plan:
         cost_name = cost.name or "loss"
         if not cost.name and not cost.is_leaf:
             labels[cost] = _escape(cost_name) + "\\n" + _label(cost)
+        for w, name in zip(targets, names):  # a parameter is shown by the key it is known by
+            if name != w.name and w.op is SHARED:
+                labels[w] = _escape(name) + "\\n" + _label(w).split("\\n")[-1]
         for g, name in zip(grads, names):
             if g not in primal_set:
                 kinds[g] = "gradient"
