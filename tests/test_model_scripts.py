@@ -33,6 +33,9 @@ def test_render_draws_the_objective_train_minimizes(tmp_path):
     assert 'label="X\\ninput f64[?,64]"' in source  # sized by the bundled digits
     assert "gradient output" in source  # --grad: one gradient per parameter
     assert source.count("filled,bold") >= 4 or source.count("gradient") >= 4
+    for key, shape in (("hidden.W", "64,128"), ("hidden.b", "128"), ("scores.W", "128,10"),
+                       ("scores.b", "10")):  # named by the model's parameter keys
+        assert f'label="∂loss/∂{key}  f64[{shape}]"' in source
 
 
 def test_the_drawn_objective_is_the_one_train_compiles():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 RUN_NAME = "__graphdl_render__"
+WRT_NAMED = "__graphdl_wrt_named__"  # the model's parameters by key, for the gradient labels
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -118,7 +119,8 @@ def _training_objective(path: Path, namespace: dict[str, Any]) -> tuple[Any, dic
                                               np.random.default_rng(0), named=True)
     except (TypeError, ValueError) as exc:
         raise ModelError(str(exc)) from exc
-    return loss, {**namespace, "wrt": params}
+    # `wrt` stays a list (graphdl export reads it too); the drawing names gradients by the keys
+    return loss, {**namespace, "wrt": list(params.values()), WRT_NAMED: params}
 
 
 def _check_graph(value: Any, where: str) -> Any:
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     wrt = None
     if args.grad:
-        wrt = namespace.get("wrt", True)
+        wrt = namespace.get(WRT_NAMED) or namespace.get("wrt", True)
         if isinstance(graph, list):
             if len(graph) != 1:
                 print("graphdl render: --grad needs one scalar output (expose the cost alone, "
