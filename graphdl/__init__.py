@@ -68,6 +68,7 @@ from graphdl.ops.elementwise import (
     tanh,
     where,
 )
+from graphdl.ops.control import cond, fori_loop, scan, switch, while_loop
 from graphdl.ops.indexing import getitem, one_hot, take, take_along_axis
 from graphdl.ops.leaves import SharedVariable, constant, matrix, scalar, shared, tensor, vector
 from graphdl.ops.linalg import dot, matmul

@@ -51,7 +51,7 @@ def test_the_scheduler_reads_views_from_the_ops() -> None:
     assert nbytes(gd.reshape(x, (12,))) == 0 and nbytes(gd.exp(x)) == 96
     views = {op.name for op in REGISTRY.values() if not op.allocates}
     assert {"reshape", "reshape_like", "transpose", "getitem", "broadcast_to", "broadcast_like",
-            "expand_dims", "squeeze", "stop_gradient", "concat_piece"} == views
+            "expand_dims", "squeeze", "stop_gradient", "concat_piece", "part"} == views
     assert indexing.GETITEM.view and reductions.SUM_TO.view and reductions.SUM_TO.allocates
     # a view is scheduled just before its first reader, whatever op it is
     y = gd.exp(x)

@@ -184,6 +184,27 @@ def _mixed_bool(a: gd.Node, b: gd.Node) -> gd.Node:
     return gd.where(a > 0, a, b)
 
 
+def _scan_case(c0: gd.Node, xs: gd.Node) -> gd.Node:
+    c, ys = gd.scan(lambda c, x: (gd.sin(c) * x + x, c * x), c0, xs)
+    return c + gd.sum(ys, axis=0)
+
+
+def _scan_reference(c0: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    c, ys = c0, []
+    for x in xs:
+        ys.append(c * x)
+        c = np.sin(c) * x + x
+    return c + np.sum(ys, axis=0)
+
+
+def _cond_case(a: gd.Node) -> gd.Node:
+    return gd.cond(gd.sum(a) > 0, lambda v: gd.exp(v) * v, lambda v: gd.sin(v) - v, a)
+
+
+def _cond_reference(a: np.ndarray) -> np.ndarray:
+    return np.exp(a) * a if np.sum(a) > 0 else np.sin(a) - a
+
+
 CASES: dict[str, list[Case]] = {
     # --- elementwise arithmetic ---
     "add": _binary_cases(gd.add, np.add)
@@ -576,6 +597,13 @@ CASES: dict[str, list[Case]] = {
             label="keepdims",
         ),
     ],
+    # --- loops and branches (more in tests/test_control.py) ---
+    "scan": [Case(_scan_case, _scan_reference, [(3,), (4, 3)])],
+    "cond": [
+        Case(_cond_case, _cond_reference, [(2, 3)], [positive], label="true branch"),
+        Case(_cond_case, _cond_reference, [(2, 3)], [lambda r, s, d: -positive(r, s, d)],
+             label="false branch"),
+    ],
 }
 
 
@@ -671,6 +699,8 @@ if "softmax_xent" in REGISTRY:  # fused ops the optimizer introduces (graphdl.op
 # and are exercised by the second-order checks in test_autodiff_rules.py (JVP-of-VJP and
 # VJP-of-VJP over every case), which assert that each of them actually occurs there.
 LEAVES = {"input", "constant", "shared"}
+# built inside gd.scan/gd.cond above, or refusing reverse mode by design: tests/test_control.py
+CONTROL_HELPERS = {"part", "pack", "while_loop"}
 INTERNAL_HELPERS = {
     "sum_to",
     "broadcast_like",
@@ -698,7 +728,7 @@ def all_cases(variants: tuple[str, ...] = ("static", "first", "all")):
 
 
 def test_every_registered_op_has_a_case() -> None:
-    missing = set(REGISTRY) - set(CASES) - LEAVES - INTERNAL_HELPERS
+    missing = set(REGISTRY) - set(CASES) - LEAVES - INTERNAL_HELPERS - CONTROL_HELPERS
     assert not missing, f"ops without an entry in tests/test_ops_table.py CASES: {sorted(missing)}"
     unknown = set(CASES) - set(REGISTRY)
     assert not unknown, f"CASES names ops that are not registered: {sorted(unknown)}"

@@ -21,7 +21,9 @@ import graphdl as gd
 from graphdl.ops.registry import REGISTRY
 
 B = 3
-NO_RULE: dict[str, str] = {}  # op name -> why vmap refuses it (none today)
+NO_RULE: dict[str, str] = {  # op name -> why vmap refuses it
+    "while_loop": "each batch entry may need a different number of steps",
+}
 # take_adjoint refuses *batched indices* only (covered below): they come from integer inputs,
 # which no derivative sweep batches.
 

@@ -35,7 +35,9 @@ def tangents(outputs: Sequence[Node], seeds: Mapping[Node, Node],
         if all(t is None for t in incoming) or node.op.zero_derivative:
             continue
         rule = node.op.jvp if node.op.jvp is not None else _through_decomposition
-        t = rule(node, incoming)
+        # a loop's rule differentiates its body with this same sweep (ops cannot import it)
+        t = (rule(node, incoming, tangents) if getattr(rule, "needs_sweep", False)
+             else rule(node, incoming))
         if t is not None:
             dot[node] = t
             if observe is not None:

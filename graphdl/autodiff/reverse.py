@@ -50,7 +50,9 @@ def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
         if op.zero_derivative:
             continue
         rule = op.vjp if op.vjp is not None else _through_decomposition
-        for slot, (parent, contribution) in enumerate(zip(node.inputs, rule(node, g))):
+        # a loop's rule differentiates its body with this same sweep (ops cannot import it)
+        parts = rule(node, g, adjoints) if getattr(rule, "needs_sweep", False) else rule(node, g)
+        for slot, (parent, contribution) in enumerate(zip(node.inputs, parts)):
             if contribution is not None and parent in live:
                 total = _accumulate(bar, parent, contribution)
                 if observe is not None:
@@ -59,9 +61,16 @@ def adjoints(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
 
 
 def _accumulate(bar: dict[Node, Node], node: Node, contribution: Node) -> Node:
-    """v-bar_node += contribution."""
+    """v-bar_node += contribution. A node with several results (a loop, `graphdl.ops.control`)
+    has a tuple of adjoints, one per result (None for zero), added result by result."""
     previous = bar.get(node)
-    total = contribution if previous is None else ew.add(previous, contribution)
+    if previous is None:
+        total = contribution
+    elif type(contribution) is tuple:
+        total = tuple(a if b is None else b if a is None else ew.add(a, b)
+                      for a, b in zip(previous, contribution))
+    else:
+        total = ew.add(previous, contribution)
     bar[node] = total
     return total
 

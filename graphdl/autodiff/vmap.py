@@ -53,7 +53,7 @@ def vmap(outputs: Node | list[Node], batched: Mapping[Node, Any]) -> Node | list
             continue
         inputs = [new[p] for p in node.inputs]
         flags = [has_batch[p] for p in node.inputs]
-        if not any(flags):
+        if not any(f if type(f) is bool else any(f) for f in flags):
             same = all(a is b for a, b in zip(inputs, node.inputs))
             new[node] = node if same else Node(node.op, tuple(inputs), node.attrs, node.shape,
                                                node.dtype, node.name, node.origin)
@@ -63,7 +63,13 @@ def vmap(outputs: Node | list[Node], batched: Mapping[Node, Any]) -> Node | list
             raise NotImplementedError(
                 f"vmap: op {node.op.name} has no batching rule (node {node.label()} created at "
                 f"{node.origin})")
-        out = node.op.batch(node, inputs, flags)
+        rule = node.op.batch
+        # a loop's rule batches its body with this same transformation (ops cannot import it)
+        out = rule(node, inputs, flags, vmap) if getattr(rule, "needs_sweep", False) else rule(
+            node, inputs, flags)
+        if type(out) is tuple:  # a node with several results: (node, which ones are batched)
+            new[node], has_batch[node] = out
+            continue
         _check_rule(node, out)
         new[node], has_batch[node] = out, out.ndim == node.ndim + 1
     results = [new[o] if has_batch[o] else batching.broadcast_batch(new[o], like) for o in outs]

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from graphdl.codegen import control
 from graphdl.codegen.inplace import Plan, SameShape, _alias_roots, plan_inplace
 from graphdl.codegen.names import Namer, comment_text
 from graphdl.ir.node import Node
@@ -177,7 +178,10 @@ def emit_function(
         if inlined and target is not None and _fuses_into(node, target, inlined):
             target = None  # see `_fuses_into`
         var = namer.name(node.name)
-        if target is not None:
+        if node.op in control.STATEMENTS:  # a loop or branch: its statements, then the results
+            code = control.emit_block(node, args, var, lines, control.Context(
+                namer, attrs.render, describe, dialect))
+        elif target is not None:
             code = dialect.into(node, args, expr[target])
         else:
             rendered = {k: attrs.render(v) for k, v in node.attrs.items()} if node.attrs else {}
