@@ -14,9 +14,20 @@ import graphdl as gd
 from graphdl.export import graph_from_dict, graph_to_dict
 
 
+NOT_SAVED = {"scan", "cond"}  # loops and branches: their bodies have no JSON form yet
+
+
 def _table(variants=("static", "first")):
     return [pytest.param(name, case, v, id=f"{name}-{k}-{case.label or 'default'}-{v}")
-            for name, cases in CASES.items() for k, case in enumerate(cases) for v in variants]
+            for name, cases in CASES.items() if name not in NOT_SAVED
+            for k, case in enumerate(cases) for v in variants]
+
+
+def test_a_loop_is_refused_by_save_graph(tmp_path) -> None:
+    x = gd.vector("x", 3)
+    final, _ = gd.scan(lambda c, _: (c * 2.0, None), x, length=3)
+    with pytest.raises(gd.ExportError, match="Body"):
+        gd.save_graph([x], [final], tmp_path / "loop.json")
 
 
 def _round_trip(tmp_path, inputs, outputs, updates=None):
