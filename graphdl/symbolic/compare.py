@@ -19,10 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from graphdl.autodiff import grad
+from graphdl.codegen import function
 from graphdl.ir.graph import count_nodes
 from graphdl.ir.node import Node
 from graphdl.ir.walk import graph_inputs, toposort
 from graphdl.ops.formula import FormulaError, free_names, parse_formula
+from graphdl.ops.elementwise import sin
 from graphdl.ops.leaves import scalar
 from graphdl.symbolic.graph_to_sympy import SymbolicError, input_symbols, sympy_module, to_sympy
 from graphdl.symbolic.report import Comparison
@@ -184,12 +187,10 @@ def _warm_up(sp: Any) -> None:
     process, before anything is timed, so neither side is charged for them."""
     if _warm:
         return
-    import graphdl as gd
-
     x = sp.Symbol("x", real=True)
     sp.lambdify([x], [sp.diff(sp.sin(x) * x, x)], modules="numpy", cse=True)(1.0)
     v = scalar("x")
-    gd.function([v], gd.grad(gd.sin(v) * v, v))(1.0)
+    function([v], grad(sin(v) * v, v))(1.0)
     _warm.append(True)
 
 
@@ -247,12 +248,10 @@ def _almost_everywhere(sp: Any, derivative: Any) -> Any:
 
 def _automatic_side(problem: _Problem, points: list[np.ndarray], repeats: int
                     ) -> tuple[dict[str, Any], list[np.ndarray], float]:
-    import graphdl as gd
-
-    grads, grad_seconds = _timed(lambda: gd.grad(problem.cost, problem.wrt_nodes))
-    compiled, compile_seconds = _timed(lambda: gd.function(problem.inputs, grads))
+    grads, grad_seconds = _timed(lambda: grad(problem.cost, problem.wrt_nodes))
+    compiled, compile_seconds = _timed(lambda: function(problem.inputs, grads))
     values, eval_seconds = _best_time(lambda: compiled(*points), repeats)
-    value_fn = gd.function(problem.inputs, problem.cost)
+    value_fn = function(problem.inputs, problem.cost)
     value = float(value_fn(*[p[:1] for p in points])[0])
     optimized = sum(1 for n in compiled.schedule if not n.is_leaf)
     note = "" if compiled.report is not None else (
