@@ -122,7 +122,7 @@ def graphs(draw):
         cost = gd.sum(outputs[0]) if outputs[0].dtype.kind == "f" else None
         if cost is not None:
             wrt = [x for x in inputs.values()]
-            outputs = outputs + gd.grad(cost, wrt)
+            outputs = outputs + gd.grad(cost, wrt, disconnected="zero")
     return dtype, list(inputs.values()), outputs
 
 

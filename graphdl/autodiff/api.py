@@ -30,6 +30,30 @@ def _as_list(x: Any) -> tuple[list[Node], bool]:
     return [as_node(x)], False
 
 
+def wrt_list(x: Any, what: str) -> tuple[list[Node], bool]:
+    """``wrt`` as a list of nodes. A number or array is refused rather than made a constant: a
+    fresh constant appears nowhere in the graph, so its derivative would always be zero."""
+    many = isinstance(x, (list, tuple))
+    items = list(x) if many else [x]
+    for item in items:
+        if not isinstance(item, Node):
+            raise TypeError(
+                f"{what}: wrt must be a graph node (an input from gd.scalar/gd.vector/"
+                f"gd.tensor, a shared variable from gd.shared, or an intermediate node), got "
+                f"{type(item).__name__} {_brief(item)}, which is not part of the graph")
+    return items, many
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_disconnected(disconnected: str, what: str) -> None:
+    if disconnected not in ("raise", "zero"):
+        raise ValueError(f"{what}: disconnected must be 'raise' or 'zero', got {disconnected!r}")
+
+
 def _check_wrt(wrt: Sequence[Node], what: str) -> None:
     for w in wrt:
         if w.dtype.kind != "f":
@@ -37,23 +61,31 @@ def _check_wrt(wrt: Sequence[Node], what: str) -> None:
                                        f"{w.label()} of dtype {w.dtype} (needs a float)")
 
 
-def _fill(result: Node | None, like: Node, disconnected: str, what: str) -> Node:
+def _fill(result: Node | None, like: Node, disconnected: str, what: str,
+          unconnected: str = "") -> Node:
+    """``result``, or for a missing (zero) derivative zeros shaped like ``like`` or an error."""
     if result is not None:
         return result
     if disconnected == "raise":
-        raise DifferentiationError(f"{what}: the output does not depend on {like.label()}")
+        problem = unconnected or (f"the output does not depend on {like.label()} "
+                                  f"({like.type_str()}); is it the node the graph was built from?")
+        raise DifferentiationError(f"{what}: {problem} (pass disconnected=\"zero\" if a zero "
+                                   f"derivative is intended)")
     return shape_ops.zeros_like(like)
 
 
-def grad(cost: Node, wrt: NodeOrList, disconnected: Literal["zero", "raise"] = "zero"
+def grad(cost: Node, wrt: NodeOrList, disconnected: Literal["raise", "zero"] = "raise"
          ) -> NodeOrList:
     """d cost / d wrt by one reverse sweep; ``cost`` must be a scalar.
 
-    A ``wrt`` the cost does not depend on gets zeros of its shape (or an error with
-    ``disconnected="raise"``). ``wrt`` may hold inputs, shared variables or intermediate nodes.
+    A ``wrt`` the cost does not depend on is an error naming it (a copy of an input, a second
+    ``gd.constant``, a typo: a model that would silently never train); with
+    ``disconnected="zero"`` it gets zeros of its shape instead. ``wrt`` may hold inputs, shared
+    variables or intermediate nodes; numbers and arrays are a TypeError.
     """
     cost = as_node(cost)
-    targets, many = _as_list(wrt)
+    targets, many = wrt_list(wrt, "grad")
+    _check_disconnected(disconnected, "grad")
     if cost.shape != ():
         raise DifferentiationError(
             f"grad: the cost must be a scalar, got {cost.label()} with shape "
@@ -77,13 +109,15 @@ def cost_adjoints(cost: Node, wrt: Sequence[Node], observe: Any = None) -> dict[
 
 
 def vjp(outputs: NodeOrList, wrt: NodeOrList, cotangents: NodeOrList,
-        disconnected: Literal["zero", "raise"] = "zero") -> NodeOrList:
+        disconnected: Literal["raise", "zero"] = "raise") -> NodeOrList:
     """Vector-Jacobian products: sum_k cotangent_k . d output_k / d wrt, one reverse sweep.
 
-    A constant zero cotangent is a symbolic zero: that output's adjoint graph is not built.
+    A constant zero cotangent is a symbolic zero: that output's adjoint graph is not built. A
+    ``wrt`` no output depends on is an error, as in `grad`, unless ``disconnected="zero"``.
     """
     outs, _ = _as_list(outputs)
-    targets, many = _as_list(wrt)
+    targets, many = wrt_list(wrt, "vjp")
+    _check_disconnected(disconnected, "vjp")
     cts, _ = _as_list(cotangents)
     if len(cts) != len(outs):
         raise DifferentiationError(f"vjp: {len(outs)} outputs but {len(cts)} cotangents")
@@ -102,9 +136,14 @@ def jvp(outputs: NodeOrList, wrt: NodeOrList, tangents: NodeOrList,
 
     ``tangents`` may be nodes or numbers/arrays (lifted to constants and broadcast to ``wrt``);
     a constant zero tangent is a symbolic zero: it is never materialized or multiplied through.
+    An output that depends on no ``wrt`` gets a zero tangent (``disconnected="raise"``: an
+    error); zero is the default here because a JVP is asked per output, and an output constant
+    in the direction pushed (the gradient of a linear cost, in a Hessian) is an answer, not a
+    mistake.
     """
     outs, many = _as_list(outputs)
-    targets, _ = _as_list(wrt)
+    targets, _ = wrt_list(wrt, "jvp")
+    _check_disconnected(disconnected, "jvp")
     ts, _ = _as_list(tangents)
     if len(ts) != len(targets):
         raise DifferentiationError(f"jvp: {len(targets)} wrt but {len(ts)} tangents")
@@ -113,7 +152,10 @@ def jvp(outputs: NodeOrList, wrt: NodeOrList, tangents: NodeOrList,
              if not is_zero_constant(t)}
     stable = _stable_forms(outs, targets)
     dot = forward_sweep(stable, seeds)
-    results = [_fill(dot.get(s), o, disconnected, "jvp") for s, o in zip(stable, outs)]
+    names = ", ".join(w.label() for w in targets)
+    results = [_fill(dot.get(s), o, disconnected, "jvp",
+                     f"{o.label()} does not depend on {names} (given a nonzero tangent)")
+               for s, o in zip(stable, outs)]
     return results if many else results[0]
 
 
@@ -151,15 +193,29 @@ def _fit_like(value: Node, like: Node, what: str) -> Node:
     return value
 
 
-def hvp(cost: Node, wrt: Node, v: Any) -> Node:
-    """Hessian-vector product H v, forward-over-reverse: jvp of grad."""
-    g = grad(cost, wrt)
+def hvp(cost: Node, wrt: Node, v: Any, disconnected: Literal["raise", "zero"] = "raise"
+        ) -> Node:
+    """Hessian-vector product H v, forward-over-reverse: jvp of grad.
+
+    ``disconnected`` is about the cost: one that does not depend on ``wrt`` is an error unless
+    ``"zero"``. A gradient that does not depend on ``wrt`` (a linear cost) has H v = 0."""
+    g = grad(cost, wrt, disconnected=disconnected)
     return jvp(g, wrt, v)
 
 
-def hessian(cost: Node, wrt: Node, mode: str = "forward") -> Node:
+def hessian(cost: Node, wrt: NodeOrList, mode: str = "forward",
+            disconnected: Literal["raise", "zero"] = "raise") -> NodeOrList:
     """The Hessian d^2 cost / d wrt^2, shape ``wrt.shape + wrt.shape``: the Jacobian of the
-    gradient, by forward-over-reverse by default."""
+    gradient, by forward-over-reverse by default.
+
+    With a list ``[x1, x2, ...]`` (as PyTensor and JAX accept) the result is the nested list of
+    blocks ``H[i][j] = d^2 cost / d xi d xj``, of shape ``xi.shape + xj.shape``. A cost that does
+    not depend on some ``wrt`` is an error unless ``disconnected="zero"``; a block that is zero
+    because the cost is linear in a variable is zero, never an error.
+    """
     from graphdl.autodiff.jacobian import jacobian
 
-    return jacobian(grad(cost, wrt), wrt, mode=mode)
+    targets, many = wrt_list(wrt, "hessian")
+    grads = grad(cost, targets, disconnected=disconnected)
+    blocks = [[jacobian(g, x, mode=mode, disconnected="zero") for x in targets] for g in grads]
+    return blocks if many else blocks[0][0]

@@ -18,19 +18,31 @@ from typing import Literal
 
 import numpy as np
 
-from graphdl.autodiff.api import jvp, vjp
+from graphdl.autodiff.api import jvp, vjp, wrt_list
 from graphdl.autodiff.vmap import vmap
 from graphdl.errors import DifferentiationError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import fmt_shape, size_of
+from graphdl.ir.walk import ancestors
 from graphdl.ops import shape_ops
 from graphdl.ops.leaves import constant, tensor
 from graphdl.ops.registry import as_node
 
 
-def jacobian(y: Node, x: Node, mode: Literal["auto", "forward", "reverse"] = "auto") -> Node:
-    """dy/dx with shape ``y.shape + x.shape``, by one batched forward or reverse sweep."""
-    y, x = as_node(y), as_node(x)
+def jacobian(y: Node, x: Node, mode: Literal["auto", "forward", "reverse"] = "auto",
+             disconnected: Literal["raise", "zero"] = "raise") -> Node:
+    """dy/dx with shape ``y.shape + x.shape``, by one batched forward or reverse sweep.
+
+    A ``y`` that does not depend on ``x`` at all is an error naming ``x`` (as in `grad`), unless
+    ``disconnected="zero"``: then the Jacobian is zeros."""
+    if isinstance(x, (list, tuple)):
+        raise TypeError("jacobian: x must be one graph node; for several, call jacobian once "
+                        "per node")
+    (x,), _ = wrt_list(x, "jacobian")
+    if disconnected not in ("raise", "zero"):
+        raise ValueError(f"jacobian: disconnected must be 'raise' or 'zero', got "
+                         f"{disconnected!r}")
+    y = as_node(y)
     m, n = size_of(y.shape), size_of(x.shape)
     if m is None or n is None:
         raise DifferentiationError(
@@ -38,17 +50,23 @@ def jacobian(y: Node, x: Node, mode: Literal["auto", "forward", "reverse"] = "au
         )
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
+    if disconnected == "raise" and x not in ancestors([y]):
+        raise DifferentiationError(
+            f"jacobian: {y.label()} does not depend on {x.label()} ({x.type_str()}); is it the "
+            f"node the graph was built from? (pass disconnected=\"zero\" if a zero Jacobian "
+            f"is intended)")
     if mode == "auto":
         mode = "forward" if n < m else "reverse"
     if m == 0 or n == 0:
         return constant(np.zeros(y.shape + x.shape, dtype=np.result_type(y.dtype, x.dtype)))
     if mode == "forward":
         seed = tensor("tangent", x.shape, x.dtype)
-        columns = vmap(jvp(y, x, seed), {seed: _identity(n, x)})  # (n,) + y.shape
+        tangent = jvp(y, x, seed, disconnected="zero")
+        columns = vmap(tangent, {seed: _identity(n, x)})  # (n,) + y.shape
         flat = shape_ops.transpose(shape_ops.reshape(columns, (n, m)))
     else:
         seed = tensor("cotangent", y.shape, y.dtype)
-        flat = vmap(vjp(y, x, seed), {seed: _identity(m, y)})  # (m,) + x.shape
+        flat = vmap(vjp(y, x, seed, disconnected="zero"), {seed: _identity(m, y)})
     return shape_ops.reshape(flat, y.shape + x.shape)
 
 

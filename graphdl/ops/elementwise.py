@@ -242,8 +242,11 @@ def _power_partial(node: Node, i: int) -> Node:
             if k == 2:
                 return multiply(2, base)
             return multiply(k, power(base, k - 1))
-        return multiply(exponent, power(base, subtract(exponent, 1)))
-    return multiply(log(base), node)
+        # y * x ** (y - 1), but 0 where y = 0 (0 * 0 ** -1 would be nan at x = 0)
+        lowered = where(equal(exponent, 0), 1, subtract(exponent, 1))
+        return multiply(exponent, power(base, lowered))
+    # log(x) * x ** y, with log(1) in place of log(0): the limit 0, not -inf * 0 = nan, at x = 0
+    return multiply(log(where(equal(base, 0), 1, base)), node)
 
 
 POWER = elementwise_op("power", "{0} ** {1}", np.power, _power_partial,

@@ -235,7 +235,8 @@ def _emit_mean(args: Sequence[str], attrs: dict[str, Any]) -> str:
     if not x.isidentifier():  # a literal: no .size to ask
         return _emit_reduction("np.mean")(args, attrs)
     axis = attrs["axis"]
-    count = f"{x}.size" if axis is None else " * ".join(f"{x}.shape[{a}]" for a in axis)
+    # over no axes (vmap of a 0-d mean makes one): each element is its own mean
+    count = f"{x}.size" if axis is None else " * ".join(f"{x}.shape[{a}]" for a in axis) or "1"
     total = _emit_reduction("np.add.reduce")(args, attrs)
     return f"{total} / {count if axis is None or len(axis) == 1 else f'({count})'}"
 
