@@ -132,3 +132,132 @@ def test_hessian_of_a_list_returns_the_blocks() -> None:
     np.testing.assert_allclose(values[1], [3.0, 3.0])
     np.testing.assert_allclose(values[2], [3.0, 3.0])
     np.testing.assert_allclose(values[3], np.diag(-np.sin([0.2, -0.4])))
+
+
+# --- iterating a node ---------------------------------------------------------------------------
+def test_a_node_of_static_size_unpacks_and_has_a_len() -> None:
+    x = gd.vector("x", shape=(2,))
+    a, b = x
+    assert len(x) == 2
+    assert gd.function([x], [b, a])(np.array([1.0, 2.0])) == [2.0, 1.0]
+    rows = list(gd.matrix("m", (3, None)))
+    assert [r.shape for r in rows] == [(None,)] * 3
+
+
+def test_iterating_a_node_of_unknown_size_is_a_type_error_saying_why() -> None:
+    v = gd.vector("v")
+    with pytest.raises(TypeError, match=r"iterate over graph node v \(f64\[\?\]\): its first size"):
+        list(v)
+    with pytest.raises(TypeError, match=r"len\(\) of graph node v .*known only when the graph"):
+        len(v)
+    with pytest.raises(TypeError, match="cannot iterate over the 0-d graph node s"):
+        a, b = gd.scalar("s")
+
+
+# --- NumPy functions and ufuncs on nodes --------------------------------------------------------
+def test_numpy_functions_on_nodes_build_the_graphdl_ops() -> None:
+    m = gd.matrix("m", (2, 3))
+    value = np.arange(6.0).reshape(2, 3) - 2.5
+    w = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+    cases = {
+        "sum": (np.sum(m), np.sum(value)),
+        "sum axis keepdims": (np.sum(m, axis=0, keepdims=True), np.sum(value, 0, keepdims=True)),
+        "mean": (np.mean(m, axis=1), np.mean(value, axis=1)),
+        "max": (np.max(m), np.max(value)),
+        "min": (np.min(m, axis=0), np.min(value, axis=0)),
+        "prod": (np.prod(m, axis=1), np.prod(value, axis=1)),
+        "argmax": (np.argmax(m, axis=1), np.argmax(value, axis=1)),
+        "exp": (np.exp(m), np.exp(value)),
+        "tanh": (np.tanh(m), np.tanh(value)),
+        "abs": (np.abs(m), np.abs(value)),
+        "matmul": (np.matmul(m, w), value @ w),
+        "array @ node": (w.T @ m.T, w.T @ value.T),
+        "array * node": (np.full(3, 2.0) * m, 2.0 * value),
+        "maximum": (np.maximum(m, 0.0), np.maximum(value, 0.0)),
+        "concatenate": (np.concatenate([m, m], axis=1), np.concatenate([value, value], axis=1)),
+        "stack": (np.stack([m, m]), np.stack([value, value])),
+        "where": (np.where(m > 0, m, -m), np.where(value > 0, value, -value)),
+        "clip": (np.clip(m, -1.0, 1.0), np.clip(value, -1.0, 1.0)),
+        "reshape": (np.reshape(m, (3, 2)), np.reshape(value, (3, 2))),
+        "transpose": (np.transpose(m), value.T),
+        "moveaxis": (np.moveaxis(m, 0, -1), np.moveaxis(value, 0, -1)),
+        "expand_dims": (np.expand_dims(m, 0), value[None]),
+        "add.reduce": (np.add.reduce(m, axis=1), np.add.reduce(value, axis=1)),
+        "dot": (np.dot(m, w), np.dot(value, w)),
+    }
+    for name, (node, _) in cases.items():
+        assert isinstance(node, gd.Node), name
+    got = gd.function([m], [node for node, _ in cases.values()])(value)
+    for (name, (_, expected)), g in zip(cases.items(), got):
+        np.testing.assert_allclose(g, expected, rtol=1e-15, err_msg=name)
+
+
+def test_numpy_functions_graphdl_lacks_and_out_are_type_errors_naming_them() -> None:
+    m = gd.matrix("m", (2, 3))
+    refused = {
+        "np.sum on a graph node: out= is not supported": lambda: np.sum(m, out=np.zeros(())),
+        "np.exp on a graph node: out= is not supported": lambda: np.exp(m, out=np.zeros((2, 3))),
+        "np.sort on a graph node: graphdl has no such op": lambda: np.sort(m),
+        "np.linalg.norm on a graph node: graphdl has no such op": lambda: np.linalg.norm(m),
+        "np.arctan on a graph node: graphdl has no such op": lambda: np.arctan(m),
+        "np.sum on a graph node: unsupported arguments: .*'dtype'": lambda: np.sum(m, dtype=int),
+        "np.add.at on a graph node": lambda: np.add.at(m, 0, 1.0),
+    }
+    for message, call in refused.items():
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
+# --- stable forms, and gradients taken of them --------------------------------------------------
+@pytest.mark.parametrize("dtype, big", [("float64", 800.0), ("float32", 100.0)])
+def test_log_of_exp_has_the_gradient_of_x_beyond_the_overflow(dtype: str, big: float) -> None:
+    x = gd.vector("x", 3, dtype=dtype)
+    cost = gd.sum(gd.log(gd.exp(x)) * np.array([1.0, 2.0, 3.0], dtype))
+    value, grad = gd.function([x], [cost, gd.grad(cost, x)])(np.array([big, 1.0, -big], dtype))
+    assert value == pytest.approx(big + 2.0 - 3 * big)
+    np.testing.assert_array_equal(grad, np.array([1.0, 2.0, 3.0], dtype))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_the_naive_1d_log_softmax_is_rewritten_value_and_gradient(keepdims: bool) -> None:
+    z = gd.vector("z", 3)
+    naive = gd.log(gd.exp(z) / gd.sum(gd.exp(z), keepdims=keepdims))  # exp written twice
+    weights = np.array([1.0, 2.0, 3.0])
+    cost = gd.sum(naive * weights)
+    value = np.array([1000.0, 0.0, -1000.0])
+    got, grad = gd.function([z], [naive, gd.grad(cost, z)])(value)
+    np.testing.assert_array_equal(got, [0.0, -1000.0, -2000.0])
+    np.testing.assert_allclose(grad, weights - np.array([1.0, 0.0, 0.0]) * weights.sum())
+    moderate = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(
+        gd.function([z], gd.grad(cost, z))(moderate),
+        numeric_gradient(lambda v: np.sum(weights * (v - np.log(np.sum(np.exp(v))))),
+                         [moderate], 0), rtol=1e-7)
+
+
+def _reference_sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) in extended precision, rounded to x's dtype."""
+    wide = x.astype(np.longdouble)
+    return (1 / (1 + np.exp(-wide))).astype(x.dtype)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sigmoid_keeps_relative_precision_in_both_tails(dtype: str, backend: str) -> None:
+    if backend == "numba":
+        pytest.importorskip("numba")
+    x = gd.vector("x", dtype=dtype)
+    s = gd.sigmoid(x)
+    fn = gd.function([x], [s, gd.grad(gd.sum(s), x)], backend=backend)
+    limit = 700.0 if dtype == "float64" else 85.0
+    value = np.concatenate([-np.geomspace(limit, 0.01, 40), [0.0], np.geomspace(0.01, limit, 40)])
+    value = value.astype(dtype)
+    got, slope = fn(value)
+    assert got.dtype == slope.dtype == np.dtype(dtype)
+    expected = _reference_sigmoid(value)
+    expected_slope = (_reference_sigmoid(value).astype(np.longdouble)
+                      * _reference_sigmoid(-value)).astype(dtype)
+    rtol = 8 * np.finfo(dtype).eps
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=0)  # 0 nowhere in the left tail
+    np.testing.assert_allclose(slope, expected_slope, rtol=rtol, atol=0)
+    assert got[0] > 0 and slope[0] > 0 and slope[-1] > 0

@@ -144,7 +144,7 @@ def operands(node: Node, args: Sequence[str]) -> list[str]:
 
 _ELEMENTWISE_TEMPLATES = {  # templates with literals in them, the literals typed
     ew.RECIPROCAL: "{t}(1) / {0}",
-    ew.SIGMOID: "{t}(0.5) * np.tanh({t}(0.5) * {0}) + {t}(0.5)",
+    ew.SIGMOID: "np.exp(np.minimum({0}, {t}(0))) / ({t}(1) + np.exp(-np.abs({0})))",
     ew.SOFTPLUS: "np.logaddexp({t}(0), {0})",
     ew.RELU: "np.maximum({0}, {t}(0))",
 }

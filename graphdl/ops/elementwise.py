@@ -357,10 +357,12 @@ TAN = _unary("tan", "np.tan({0})", np.tan, lambda n: add(1, square(n)), "tan", i
 TANH = _unary("tanh", "np.tanh({0})", np.tanh, lambda n: subtract(1, square(n)), "tanh",
               inplace=True, notation=Notation("tanh {0}", ("1 − {out}²",)))
 SIGMOID = _unary(
-    "sigmoid", "0.5 * np.tanh(0.5 * {0}) + 0.5", np.tanh,
-    lambda n: multiply(n, subtract(1, n)), lambda sp, a, at: 1 / (1 + sp.exp(-a[0])),
-    doc="Logistic function, written through tanh so it neither overflows nor loses precision.",
-    notation=Notation("σ({0})", ("{out} (1 − {out})",)),
+    "sigmoid", "np.exp(np.minimum({0}, 0)) / (1 + np.exp(-np.abs({0})))", np.tanh,
+    lambda n: multiply(n, sigmoid(negative(_x(n)))), lambda sp, a, at: 1 / (1 + sp.exp(-a[0])),
+    doc="Logistic function as exp(min(x, 0)) / (1 + exp(-|x|)): no overflow, and relative "
+        "precision in both tails (through tanh, the left tail rounds to 0 from x < -37 in "
+        "float64); its derivative sigmoid(x) sigmoid(-x) keeps it too, where s (1 - s) is 0.",
+    notation=Notation("σ({0})", ("{out} σ(−{0})",)),
 )
 SOFTPLUS = _unary("softplus", "np.logaddexp(0.0, {0})", np.tanh, lambda n: sigmoid(_x(n)),
                   lambda sp, a, at: sp.log(1 + sp.exp(a[0])),

@@ -2,6 +2,7 @@
 
 They are attached to `Node` here, once, so the IR module does not depend on op definitions.
 ``==`` and ``!=`` are deliberately *not* overloaded: nodes are dict keys; use ``gd.equal``.
+NumPy's functions on nodes (``np.sum(x)``) are in `graphdl.ops.numpy_interop`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
-from graphdl.ops import indexing, linalg, reductions, shape_ops
+from graphdl.ops import indexing, linalg, numpy_interop, reductions, shape_ops
 
 
 def _swap(fn):
@@ -59,9 +60,9 @@ def install() -> None:
     for name, fn in _OPERATORS.items():
         setattr(Node, name, fn)
     Node.__pos__ = _pos
-    # ``array * node``: make NumPy return NotImplemented so Python calls Node.__rmul__, instead
-    # of NumPy building an object array of per-element nodes.
-    Node.__array_ufunc__ = None
+    # ``np.sum(node)``, ``np.exp(node)``, ``array * node``: graph nodes, not object arrays of
+    # per-element nodes; iteration and len() along a static first axis
+    numpy_interop.install()
     for fn in (reductions.sum, reductions.mean, reductions.max, reductions.min, reductions.prod,
                reductions.argmax, reductions.argmin, shape_ops.squeeze, ew.clip):
         setattr(Node, fn.__name__, _method(fn))

@@ -5,8 +5,8 @@ What is deliberately not here, and why:
 - ``x * 0 -> 0`` for floats: ``inf * 0`` and ``nan * 0`` are NaN, so the rewrite would hide a
   NaN. It is applied to integer and boolean ``x`` only, where it is exact.
 - ``x - x -> 0`` and ``x / x -> 1``: wrong for inf and NaN (and 0 / 0).
-- ``exp(log(x)) -> x``: NaN for negative ``x``. (``log(exp(x)) -> x`` is kept: it only removes
-  an overflow, ``log(exp(1000))`` is inf where ``x`` is 1000.)
+- ``exp(log(x)) -> x``: NaN for negative ``x``. (``log(exp(x)) -> x``, which only removes an
+  overflow, is a stability rule: `graphdl.rewriting.stabilize`, so gradients are taken of it.)
 - Re-association of constants (``2 * (3 * x) -> 6 * x``): it changes rounding and may overflow
   where the written form does not (``1e200 * (1e200 * 1e-300)``). The one exception is a factor
   that is a power of two (``c * (2 * x) -> (2c) * x``, the derivative of ``c * x**2``): scaling
@@ -151,13 +151,6 @@ def negation_through_linear(node: Node) -> Node | None:
     if inner is None or node.dtype.kind == "b":
         return None
     return same_type(ew.negative(apply(node.op, inner, *node.inputs[1:], **node.attrs)), node)
-
-
-# --- functions and their inverses ------------------------------------------------------------
-@node_rewriter(FAMILY, ["log"], "log(exp(x)) -> x")
-def log_of_exp(node: Node) -> Node | None:
-    x = node.inputs[0]
-    return fit(x.inputs[0], node) if x.op.name == "exp" else None
 
 
 # --- negation absorbed into a constant or an existing negation -----------------------------------

@@ -2,6 +2,8 @@
 
 | written                         | replaced by              | what goes wrong as written         |
 |---------------------------------|--------------------------|------------------------------------|
+| log(exp(x))                     | x                        | exp(710) = inf; its gradient       |
+|                                 |                          | exp(x) / exp(x) = inf / inf = nan  |
 | log(softmax(x))                 | log_softmax(x)           | log(0) = -inf for logits far apart |
 | log(sum(exp(x)))                | logsumexp(x)             | exp(1000) = inf                    |
 | log(1 + x), log(1 - x)          | log1p(x), log1p(-x)      | 1 + 1e-18 == 1, so log gives 0     |
@@ -10,6 +12,7 @@
 | log(sigmoid(x))                 | -softplus(-x)            | sigmoid(-1000) = 0, log(0) = -inf  |
 | log(1 - sigmoid(x))             | -softplus(x)             | 1 - sigmoid(40) == 0               |
 | exp(x) / sum(exp(x))            | softmax(x)               | inf / inf = nan                    |
+|   (keepdims, or x 1-d)          |                          |                                    |
 | -log_softmax(z)[y] (and grads)  | softmax_xent(z, y)       | one fused, stable pass             |
 
 The last row also rewrites the *gradient* graphs autodiff built from the written forms, which
@@ -23,7 +26,7 @@ from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
 from graphdl.ops import fused, softmax
 from graphdl.ops.registry import apply
-from graphdl.rewriting.patterns import as_dtype, is_constant, keeps_shape, same_type
+from graphdl.rewriting.patterns import as_dtype, fit, is_constant, keeps_shape, same_type
 from graphdl.rewriting.rewriter import node_rewriter
 
 FAMILY = "stabilize"
@@ -48,6 +51,12 @@ def _one_minus(node: Node) -> Node | None:
     if is_constant(one, 1) and keeps_shape(x, node, (one,)) and node.dtype.kind in "fc":
         return as_dtype(x, node.dtype)
     return None
+
+
+@node_rewriter(FAMILY, ["log"], "log(exp(x)) -> x")
+def log_of_exp(node: Node) -> Node | None:
+    x = node.inputs[0]
+    return fit(x.inputs[0], node) if x.op.name == "exp" else None
 
 
 @node_rewriter(FAMILY, ["log"], "log(softmax(x)) -> log_softmax(x)")
@@ -115,14 +124,21 @@ def log_one_minus_sigmoid(node: Node) -> Node | None:
 @node_rewriter(FAMILY, ["divide"], "exp(x) / sum(exp(x)) -> softmax(x)")
 def softmax_by_hand(node: Node) -> Node | None:
     e, total = node.inputs
-    if e.op.name != "exp" or total.op.name != "sum" or total.inputs[0] is not e:
+    if e.op.name != "exp" or total.op.name != "sum" or not _same_exp(total.inputs[0], e):
         return None
     axis = total.attrs["axis"]
     if axis is None and e.ndim == 1:
         axis = (0,)
-    if not total.attrs["keepdims"] or axis is None or len(axis) != 1:
+    # without keepdims the sum broadcasts back along the right axis only for a vector
+    if not (total.attrs["keepdims"] or e.ndim == 1) or axis is None or len(axis) != 1:
         return None
     return same_type(softmax.softmax(e.inputs[0], axis=axis[0]), node)
+
+
+def _same_exp(a: Node, e: Node) -> bool:
+    """``a`` is the node ``e`` = exp(x), or another exp of the same x (written twice, before
+    CSE: gradients are taken of the stable form with this pass alone)."""
+    return a is e or (a.op.name == "exp" and a.inputs[0] is e.inputs[0])
 
 
 # --- cross-entropy with integer labels -----------------------------------------------------------
