@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from graphdl.cli.options import finite_float, positive_float
+
 LECTURE = "ln(x1) + x1*x2 - sin(x2)"
 
 
@@ -23,8 +25,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help=f'a formula, e.g. "sigmoid(w*x + b)" (default: "{LECTURE}")')
     parser.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE",
                         help="the formula's inputs (unlisted ones are 1.0)")
-    parser.add_argument("--x1", type=float, default=2.0, help="x1 of the lecture's f (default 2)")
-    parser.add_argument("--x2", type=float, default=5.0, help="x2 of the lecture's f (default 5)")
+    parser.add_argument("--x1", type=positive_float, default=2.0,
+                        help="x1 of the lecture's f, > 0 for ln (default 2)")
+    parser.add_argument("--x2", type=finite_float, default=5.0,
+                        help="x2 of the lecture's f (default 5)")
     parser.set_defaults(run=run)
 
 

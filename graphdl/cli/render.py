@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from graphdl.cli.options import output_file, positive_int
+
 RUN_NAME = "__graphdl_render__"
 WRT_NAMED = "__graphdl_wrt_named__"  # the model's parameters by key, for the gradient labels
 
@@ -32,8 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                              'formula language as by trace and compare ("log(x1) + x1*x2 - '
                              'sin(x2)"); its inputs are scalars')
     parser.add_argument("-o", "--output", required=True,
-                        help="file to write; the extension picks the format (.svg .png .pdf .dot, or "
-                             ".html for the interactive explorer)")
+                        help="file to write, in an existing folder; the extension picks the format "
+                             "(.svg .png .pdf .dot, or .html for the interactive explorer)")
     parser.add_argument("--grad", action="store_true",
                         help="also draw the gradient (w.r.t. the script's `wrt`, else every float "
                              "input and shared variable), each adjoint node in the backward "
@@ -52,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="fold name scopes into single boxes, backward scopes included (all "
                              "top-level ones if no names; a number folds the scopes at that "
                              "depth: 2 for the layers of a model)")
-    parser.add_argument("--max-nodes", type=int, default=400,
+    parser.add_argument("--max-nodes", type=positive_int, default=400,
                         help="refuse to draw more nodes than this (default 400)")
     parser.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default=None,
                         help="layout direction (default LR; TB with --compare)")
@@ -138,6 +140,7 @@ def _check_graph(value: Any, where: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     import graphdl as gd
 
+    output_file(args.output)
     try:
         graph, namespace = load_source(args.model, args.formula)
     except ModelError as exc:
