@@ -35,7 +35,8 @@ LAYERS: dict[str, int] = {
     "nn": 7, "optim": 7,
     "training": 8,
     "distributed": 9,
-    "cli": 10, "__main__": 10,
+    "cli": 10,
+    "__main__": 11,  # python -m graphdl: the entry point, above the command line it runs
 }
 FACADE = "graphdl"  # ``import graphdl`` or ``from graphdl import <a re-exported name>``
 FACADE_LAYER = 7.5  # it imports nn and optim: only the layers above them may import it
