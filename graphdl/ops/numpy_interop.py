@@ -108,11 +108,13 @@ def array_ufunc(self: Node, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs
     if method != "__call__":
         raise _refuse(f"{name}.{method}", "graphdl builds only plain ufunc calls (and "
                                           "reduce of add, multiply, maximum, minimum)")
-    if ufunc not in UFUNCS:
+    # an elementwise op named as the ufunc (np.arctan -> arctan) is the same function
+    fn = UFUNCS.get(ufunc) or getattr(ew, name, None)
+    if not callable(fn) or isinstance(fn, type):
         raise _refuse(name, "graphdl has no such op (see docs/concepts/ops.md for the ops)")
     if kwargs:
         raise _refuse(name, f"argument {sorted(kwargs)[0]}= is not supported")
-    return UFUNCS[ufunc](*inputs)
+    return fn(*inputs)
 
 
 def array_function(self: Node, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
