@@ -261,3 +261,17 @@ def test_sigmoid_keeps_relative_precision_in_both_tails(dtype: str, backend: str
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=0)  # 0 nowhere in the left tail
     np.testing.assert_allclose(slope, expected_slope, rtol=rtol, atol=0)
     assert got[0] > 0 and slope[0] > 0 and slope[-1] > 0
+
+
+def test_an_optimizer_refuses_a_parameter_the_loss_does_not_use_naming_it() -> None:
+    x = gd.vector("x", 3)
+    used, unused = gd.shared(np.ones(3), name="w"), gd.shared(np.ones(3), name="w_typo")
+    loss = gd.sum(x * used)
+    with pytest.raises(gd.DifferentiationError, match="does not depend on w_typo"):
+        gd.optim.SGD(0.1).updates(loss, [used, unused])
+    opt = gd.optim.SGD(0.1)
+    updates = opt.apply_gradients([used, unused],
+                                  gd.grad(loss, [used, unused], disconnected="zero"))
+    gd.function([x], loss, updates=updates)(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(used.get_value(), [0.9, 0.8, 0.7])
+    np.testing.assert_array_equal(unused.get_value(), np.ones(3))

@@ -69,7 +69,11 @@ class Optimizer:
 
     # --- the public API ------------------------------------------------------------------------
     def updates(self, loss: Node, params: Sequence[SharedVariable]) -> Updates:
-        """The updates of one training step minimizing ``loss`` over ``params``."""
+        """The updates of one training step minimizing ``loss`` over ``params``.
+
+        A parameter the loss does not depend on is an error naming it (a layer left out of the
+        model, a copy of a parameter: it would never train). When that is intended, pass
+        ``gd.grad(loss, params, disconnected="zero")`` to `apply_gradients` instead."""
         params = list(params)
         return self.apply_gradients(params, grad(loss, params))
 
