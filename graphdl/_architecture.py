@@ -43,11 +43,7 @@ FACADE_LAYER = 7.5  # it imports nn and optim: only the layers above them may im
 
 # (importing file relative to graphdl/, module as written) -> why this upward import is allowed.
 # Kept short: `tests/test_layers.py` also fails when an entry no longer occurs.
-ALLOWED: dict[tuple[str, str], str] = {
-    # Being removed by the work on issue 14 (ops declared whole); listed so the contract holds
-    # for everything else meanwhile. Each entry goes as soon as its import does.
-    ("autodiff/api.py", "graphdl.rewriting"): "stability rewrites before differentiating",
-}
+ALLOWED: dict[tuple[str, str], str] = {}  # none today
 
 
 def package_of(path: Path) -> str:

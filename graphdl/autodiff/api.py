@@ -6,7 +6,7 @@ compiled, rendered, and differentiated again (grad of grad, jvp of grad, ...).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -159,20 +159,30 @@ def jvp(outputs: NodeOrList, wrt: NodeOrList, tangents: NodeOrList,
     return results if many else results[0]
 
 
+# How a graph is made numerically safe before it is differentiated. Graph rewriting sits above
+# autodiff (it may differentiate nothing, but rewrites graphs that contain derivatives), so it
+# hands its stability pass down: `graphdl.rewriting` calls `stabilize_before_differentiating`
+# when it is imported, which ``import graphdl`` (the parent of every graphdl module) always does.
+_STABILIZE: list[Callable[[list[Node]], list[Node]]] = []
+
+
+def stabilize_before_differentiating(rewrite: Callable[[list[Node]], list[Node]]) -> None:
+    """Use ``rewrite(outputs) -> outputs`` on every graph before it is differentiated (one
+    rewrite: a later call replaces the earlier one)."""
+    _STABILIZE[:] = [rewrite]
+
+
 def _stable_forms(outputs: list[Node], wrt: Sequence[Node]) -> list[Node]:
-    """The outputs with the optimizer's numerical-stability rewrites applied, so derivatives
-    are taken of the stable form: the adjoint of log(softmax(z)) written as such divides by a
-    softmax that underflows to 0 (NaN for logits of +-800), that of log_softmax(z) does not.
+    """The outputs with the numerical-stability rewrites applied, so derivatives are taken of
+    the stable form: the adjoint of log(softmax(z)) written as such divides by a softmax that
+    underflows to 0 (NaN for logits of +-800), that of log_softmax(z) does not.
 
     Only when every ``wrt`` is a leaf: a rewrite may remove an intermediate node one asked
     about. When nothing is rewritten the nodes are the user's own, so adjoints reuse them.
     """
-    if not all(w.is_leaf for w in wrt):
+    if not _STABILIZE or not all(w.is_leaf for w in wrt):
         return outputs
-    from graphdl.rewriting import optimize
-
-    stable, _ = optimize(outputs, passes=["stabilize"])
-    return list(stable)
+    return _STABILIZE[0](outputs)
 
 
 def is_zero_constant(node: Node) -> bool:

@@ -11,9 +11,18 @@ numerical stabilization (`stabilize`) and specialization (`specialize`), each re
 function registered with `node_rewriter` (`rewriter`).
 """
 
+from graphdl.autodiff.api import stabilize_before_differentiating
 from graphdl.rewriting.manager import DEFAULT_PASSES, PASSES, optimize
 from graphdl.rewriting.report import PassRecord, Report
 from graphdl.rewriting.rewriter import RULES, RewriteError, node_rewriter
+
+
+def _stable(outputs):
+    """``gd.grad`` and friends differentiate the stable form (`graphdl.autodiff.api`)."""
+    return list(optimize(outputs, passes=["stabilize"])[0])
+
+
+stabilize_before_differentiating(_stable)
 
 __all__ = ["DEFAULT_PASSES", "PASSES", "RULES", "PassRecord", "Report", "RewriteError",
            "node_rewriter", "optimize"]
