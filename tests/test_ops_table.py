@@ -695,6 +695,70 @@ if "softmax_xent" in REGISTRY:  # fused ops the optimizer introduces (graphdl.op
         ),
     ]
 
+# --- convolution and pooling (graphdl.ops.conv): references are the naive loops of test_conv --
+def _conv_cases() -> None:
+    from test_conv import naive_conv, naive_max_route, naive_pool, transpose_of
+
+    from graphdl.ops import conv as cv
+
+    def typed(fn):
+        return lambda *a: fn(*[np.asarray(v, np.float64) for v in a]).astype(a[0].dtype)
+
+    opts = {"stride": (2, 1), "pad": ((1, 0), (1, 1)), "dilation": (1, 2), "groups": 2,
+            "lead": 0}
+    ref = dict(stride=opts["stride"], pad=opts["pad"], dilation=opts["dilation"], groups=2)
+    xs, ws, ys = (1, 4, 5, 4), (2, 2, 2, 2), (1, 2, 3, 4)
+    first = ("first",)  # kernels need known shapes; a batch of unknown size is fine
+    CASES["conv"] = [
+        Case(lambda x, w: gd.conv(x, w, stride=(2, 1), padding=((1, 0), (1, 1)),
+                                  dilation=(1, 2), groups=2),
+             typed(lambda x, w: naive_conv(x, w, **ref)), [xs, ws], none_variants=first,
+             label="stride, padding, dilation, groups"),
+        Case(lambda x, w: gd.conv(x, w, padding="same"),
+             typed(lambda x, w: naive_conv(x, w, (1,), ((1, 1),), (1,), 1)),
+             [(2, 2, 5), (3, 2, 3)], none_variants=first, label="1-d same"),
+    ]
+    CASES["conv_input_adjoint"] = [
+        Case(lambda g, w: gd.ops.apply(cv.CONV_INPUT_ADJOINT, g, w, x_spatial=xs[2:], **opts),
+             typed(lambda g, w: transpose_of(lambda e: naive_conv(e, w, **ref), g, xs)),
+             [ys, ws], none_variants=first, label="grouped"),
+    ]
+    CASES["conv_kernel_adjoint"] = [
+        Case(lambda x, g: gd.ops.apply(cv.CONV_KERNEL_ADJOINT, x, g, k_spatial=ws[2:], **opts),
+             typed(lambda x, g: transpose_of(lambda e: naive_conv(x, e, **ref), g, ws)),
+             [xs, ys], none_variants=first, label="grouped"),
+    ]
+    pool = {"window": (2, 3), "stride": (2, 1), "pad": ((1, 1), (0, 0))}
+    pref = (pool["window"], pool["stride"], pool["pad"])
+    ps, pys = (2, 2, 4, 4), (2, 2, 3, 2)
+    CASES["avg_pool"] = [
+        Case(lambda x: gd.avg_pool(x, (2, 3), (2, 1), (1, 0)),
+             typed(lambda x: naive_pool(x, *pref, "avg")), [ps], none_variants=first),
+    ]
+    CASES["avg_pool_adjoint"] = [
+        Case(lambda g: gd.ops.apply(cv.AVG_POOL_ADJOINT, g, x_spatial=ps[2:], **pool),
+             typed(lambda g: transpose_of(lambda e: naive_pool(e, *pref, "avg"), g, ps)),
+             [pys], none_variants=first),
+    ]
+    CASES["max_pool"] = [
+        Case(lambda x: gd.max_pool(x, (2, 3), (2, 1), (1, 0)),
+             typed(lambda x: naive_pool(x, *pref, "max")), [ps], [distinct],
+             none_variants=first),
+    ]
+    CASES["max_pool_adjoint"] = [
+        Case(lambda x, g: gd.ops.apply(cv.MAX_POOL_ADJOINT, x, g, **pool),
+             typed(lambda x, g: naive_max_route(x, g, *pref)), [ps, pys], [distinct, normal],
+             none_variants=first),
+    ]
+    CASES["max_pool_pick"] = [
+        Case(lambda x, t: gd.ops.apply(cv.MAX_POOL_PICK, x, t, **pool),
+             typed(lambda x, t: transpose_of(lambda e: naive_max_route(x, e, *pref), t, pys)),
+             [ps, ps], [distinct, normal], none_variants=first),
+    ]
+
+
+_conv_cases()
+
 # Leaves are not computations; the internal helpers below only appear inside derivative graphs
 # and are exercised by the second-order checks in test_autodiff_rules.py (JVP-of-VJP and
 # VJP-of-VJP over every case), which assert that each of them actually occurs there.
