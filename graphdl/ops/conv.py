@@ -390,11 +390,13 @@ def _second_linear(partner: str):
     """Rules of an op linear in its second operand and piecewise constant in its first."""
     def jvp(node: Node, tangents: list[Node | None]) -> Node | None:
         t = tangents[1]
-        return None if t is None else apply(node.op, node.inputs[0], t, **node.attrs)
+        if t is None:  # zero almost everywhere, but connected: the maxima depend on x
+            return None if tangents[0] is None else shape_ops.zeros_like(node)
+        return apply(node.op, node.inputs[0], t, **node.attrs)
 
     def vjp(node: Node, h: Node) -> list[Node | None]:
         op = MAX_POOL_PICK if partner == "pick" else MAX_POOL_ADJOINT
-        return [None, apply(op, node.inputs[0], h, **node.attrs)]
+        return [shape_ops.zeros_like(node.inputs[0]), apply(op, node.inputs[0], h, **node.attrs)]
     return jvp, vjp
 
 
