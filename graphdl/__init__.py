@@ -72,7 +72,18 @@ from graphdl.ops.control import cond, fori_loop, scan, switch, while_loop
 from graphdl.ops.conv import avg_pool, conv, max_pool
 from graphdl.ops.indexing import getitem, one_hot, take, take_along_axis
 from graphdl.ops.leaves import SharedVariable, constant, matrix, scalar, shared, tensor, vector
-from graphdl.ops.linalg import dot, matmul
+from graphdl.ops.contractions import (
+    diag,
+    diagonal,
+    dot,
+    einsum,
+    inner,
+    kron,
+    outer,
+    tensordot,
+)
+from graphdl.ops import numpy_linalg as linalg
+from graphdl.ops.linalg import matmul
 from graphdl.ops.softmax import log_softmax, logsumexp, softmax
 from graphdl.ops.reductions import argmax, argmin, max, mean, min, prod, sum
 from graphdl.ops.shape_ops import (

@@ -69,6 +69,7 @@ FAMILIES = {
     "graphdl.ops.shape_ops": "Shape",
     "graphdl.ops.indexing": "Indexing",
     "graphdl.ops.linalg": "Linear algebra",
+    "graphdl.ops.contractions": "Contractions",
     "graphdl.ops.softmax": "Softmax family",
 }
 

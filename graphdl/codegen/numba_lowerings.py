@@ -16,6 +16,7 @@ import numpy as np
 
 from graphdl.codegen.numba_backend import LOWERINGS, Lowering, lowers, np_type, unsupported
 from graphdl.ir.node import Node
+from graphdl.ops import contractions as con
 from graphdl.ops import fused, linalg
 from graphdl.ops import indexing as ix
 from graphdl.ops import reductions as red
@@ -330,3 +331,9 @@ def _concat_piece(node: Node, args: list[str], attrs: dict[str, Any], var: str) 
     stop = f"{start} + {parts[attrs['index']]}.shape[{axis}]" if start != "0" else (
         f"{parts[attrs['index']]}.shape[{axis}]")
     return f"{g}[{':, ' * axis}{start}:{stop}]"
+
+
+# --- refused by name: NumPy functions numba's nopython mode does not have -----------------------
+@lowers(con.EINSUM, con.DIAGONAL, con.EYE_LIKE)
+def _no_contraction(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
+    raise unsupported(node, "numba has no np.einsum or np.diagonal")

@@ -10,10 +10,21 @@ Importing this package registers every op in `graphdl.ops.registry.REGISTRY` and
 Python operators on nodes.
 """
 
-from graphdl.ops import (control, conv, elementwise, fused, indexing, leaves, linalg, reductions,
-                         shape_ops, softmax)
+from graphdl.ops import (
+    contractions,
+    control,
+    conv,
+    elementwise,
+    fused,
+    indexing,
+    leaves,
+    linalg,
+    reductions,
+    shape_ops,
+    softmax,
+)
 from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
 from graphdl.ops.registry import REGISTRY, Op, apply, as_node
 
-__all__ = ["REGISTRY", "Op", "apply", "as_node", "control", "conv", "elementwise", "fused",
-           "indexing", "leaves", "linalg", "reductions", "softmax", "shape_ops"]
+__all__ = ["REGISTRY", "Op", "apply", "as_node", "contractions", "control", "conv", "elementwise",
+           "fused", "indexing", "leaves", "linalg", "reductions", "shape_ops", "softmax"]

@@ -1,4 +1,5 @@
-"""Linear algebra: matmul (``@``, batched, with NumPy's 1-d rules) and dot.
+"""Linear algebra: matmul (``@``, batched, with NumPy's 1-d rules); dot and the other
+contractions are in `graphdl.ops.contractions`.
 
 matmul's adjoints are ``g @ b.T`` and ``a.T @ g``, summed over the batch axes along which an
 operand was broadcast (also a size-1 batch axis) and cast to the operand's dtype.
@@ -17,7 +18,7 @@ from graphdl.ir.shapes import broadcast_shapes, fmt_shape
 from graphdl.ops import batching, reductions, shape_ops
 from graphdl.ops import elementwise as ew
 from graphdl.ops.notation import Notation
-from graphdl.ops.registry import Op, apply, as_node
+from graphdl.ops.registry import Op, apply
 
 
 def _matmul_infer(inputs: Sequence[Node], attrs: dict[str, Any]):
@@ -160,13 +161,3 @@ MATMUL = Op("matmul", _matmul_infer, "{0} @ {1}", jvp=_matmul_jvp, vjp=_matmul_v
 def matmul(a: Any, b: Any) -> Node:
     """``a @ b`` as ``np.matmul``."""
     return apply(MATMUL, a, b)
-
-
-def dot(a: Any, b: Any) -> Node:
-    """``np.dot`` for operands of rank <= 2 (a product of scalars, inner or matrix product)."""
-    a, b = as_node(a), as_node(b)
-    if a.ndim == 0 or b.ndim == 0:
-        return ew.multiply(a, b)
-    if a.ndim > 2 or b.ndim > 2:
-        raise ShapeError("dot: operands of rank > 2 are ambiguous; use matmul or tensordot")
-    return matmul(a, b)

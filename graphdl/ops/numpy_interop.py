@@ -22,7 +22,7 @@ import numpy as np
 
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
-from graphdl.ops import indexing, linalg, reductions, shape_ops
+from graphdl.ops import contractions, indexing, linalg, reductions, shape_ops
 
 UFUNCS: dict[np.ufunc, Callable[..., Node]] = {
     np.add: ew.add, np.subtract: ew.subtract, np.multiply: ew.multiply,
@@ -84,7 +84,7 @@ FUNCTIONS: dict[Callable[..., Any], Callable[..., Node]] = {
     np.concatenate: lambda arrays, axis=0: shape_ops.concatenate(arrays, axis),
     np.stack: lambda arrays, axis=0: shape_ops.stack(arrays, axis),
     np.moveaxis: _moveaxis, np.swapaxes: _swapaxes,
-    np.where: ew.where, np.clip: ew.clip, np.dot: linalg.dot,
+    np.where: ew.where, np.clip: ew.clip, np.dot: contractions.dot,
     np.take: lambda a, indices, axis=0: indexing.take(a, indices, axis),
     np.take_along_axis: indexing.take_along_axis,
 }
