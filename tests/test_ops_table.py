@@ -56,6 +56,18 @@ def small(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, shape).astype(dtype)
 
 
+def well_conditioned(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    """Square matrices (in the last two axes) near 2 I: far from singular."""
+    return (rng.uniform(-0.5, 0.5, shape) + 2 * np.eye(shape[-1])).astype(dtype)
+
+
+def negative_det(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    """Well-conditioned matrices with their first row negated: negative determinants."""
+    a = well_conditioned(rng, shape, dtype)
+    a[..., 0, :] *= -1
+    return a
+
+
 def booleans(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
     return rng.random(shape) < 0.5
 
@@ -178,6 +190,16 @@ def _reduction_cases(fn: Callable, ref: Callable, gen: Gen = normal) -> list[Cas
         )
         for ax, k in axes
     ]
+
+
+def _spd(a: gd.Node) -> gd.Node:
+    """A symmetric positive definite matrix built from any square ``a``: A A^T + 3 I."""
+    eye = gd.ops.contractions.eye_like(a, a, a.ndim - 2, a.ndim - 1, dtype=a.dtype)
+    return a @ gd.ops.shape_ops.matrix_transpose(a) + 3 * eye
+
+
+def _np_spd(a: np.ndarray) -> np.ndarray:
+    return a @ np.swapaxes(a, -1, -2) + (3 * np.eye(a.shape[-1])).astype(a.dtype)
 
 
 def _mixed_bool(a: gd.Node, b: gd.Node) -> gd.Node:
@@ -620,6 +642,58 @@ CASES: dict[str, list[Case]] = {
         Case(lambda a: gd.linalg.trace(a, -2, 2, 0), lambda a: np.trace(a, -2, 2, 0),
              [(4, 2, 3)], label="trace offset axes"),
         Case(gd.diag, np.diag, [(3, 4)], label="diag of a matrix"),
+    ],
+    # --- linear algebra beyond matmul (graphdl.ops.linalg_solvers) ---
+    "solve": [
+        Case(gd.linalg.solve, np.linalg.solve, [(3, 3), (3,)], [well_conditioned, normal],
+             label="one vector"),
+        Case(gd.linalg.solve, np.linalg.solve, [(3, 3), (3, 2)], [well_conditioned, normal],
+             label="matrix right-hand side"),
+        Case(gd.linalg.solve, np.linalg.solve, [(2, 3, 3), (3, 2)], [well_conditioned, normal],
+             label="stack of matrices, one right-hand side"),
+        Case(gd.linalg.solve, np.linalg.solve, [(3, 3), (2, 3, 1)], [well_conditioned, normal],
+             label="one matrix, stack of right-hand sides"),
+        Case(gd.linalg.solve, np.linalg.solve, [(2, 1, 3, 3), (4, 3, 2)],
+             [well_conditioned, normal], label="broadcast batch"),
+        Case(gd.linalg.solve, np.linalg.solve, [(2, 2), (2,)], [well_conditioned, integers(5)],
+             kinds="fi", label="integer right-hand side"),
+    ],
+    "inv": [
+        Case(gd.linalg.inv, np.linalg.inv, [(3, 3)], [well_conditioned]),
+        Case(gd.linalg.inv, np.linalg.inv, [(2, 3, 3)], [well_conditioned], label="stack"),
+        Case(gd.linalg.inv, np.linalg.inv, [(1, 1)], [well_conditioned], label="1 x 1"),
+    ],
+    "det": [
+        Case(gd.linalg.det, np.linalg.det, [(3, 3)], [well_conditioned]),
+        Case(gd.linalg.det, np.linalg.det, [(2, 3, 3)], [negative_det], label="negative, stack"),
+    ],
+    "logabsdet": [
+        Case(lambda a: gd.linalg.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1], [(3, 3)],
+             [well_conditioned]),
+        Case(lambda a: gd.linalg.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1], [(2, 3, 3)],
+             [negative_det], label="negative determinants, stack"),
+    ],
+    "det_sign": [
+        Case(lambda a: gd.linalg.slogdet(a)[0], lambda a: np.linalg.slogdet(a)[0], [(2, 3, 3)],
+             [negative_det], smooth=False, label="negative"),
+        Case(lambda a: gd.linalg.slogdet(a)[0], lambda a: np.linalg.slogdet(a)[0], [(3, 3)],
+             [well_conditioned], smooth=False, label="positive"),
+    ],
+    "cholesky": [
+        Case(lambda a: gd.linalg.cholesky(_spd(a)), lambda a: np.linalg.cholesky(_np_spd(a)),
+             [(3, 3)], label="of A A^T + 3 I"),
+        Case(lambda a: gd.linalg.cholesky(_spd(a)), lambda a: np.linalg.cholesky(_np_spd(a)),
+             [(2, 3, 3)], label="stack"),
+    ],
+    "solve_triangular": [
+        Case(lambda a, b: gd.linalg.solve_triangular(a, b, lower=True),
+             lambda a, b: np.linalg.solve(np.tril(a), b), [(3, 3), (3, 2)],
+             [well_conditioned, normal], label="lower"),
+        Case(gd.linalg.solve_triangular, lambda a, b: np.linalg.solve(np.triu(a), b),
+             [(3, 3), (3,)], [well_conditioned, normal], label="upper (SciPy's default), vector"),
+        Case(lambda a, b: gd.linalg.solve_triangular(a, b, lower=True),
+             lambda a, b: np.linalg.solve(np.tril(a), b), [(2, 3, 3), (3, 1)],
+             [well_conditioned, normal], label="stack"),
     ],
     "eye_like": [
         Case(gd.diag, np.diag, [(3,)], label="diag of a vector"),

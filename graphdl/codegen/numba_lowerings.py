@@ -19,6 +19,7 @@ from graphdl.ir.node import Node
 from graphdl.ops import contractions as con
 from graphdl.ops import fused, linalg
 from graphdl.ops import indexing as ix
+from graphdl.ops import linalg_solvers as las
 from graphdl.ops import reductions as red
 from graphdl.ops import shape_ops as shp
 from graphdl.ops import softmax as sm
@@ -337,3 +338,9 @@ def _concat_piece(node: Node, args: list[str], attrs: dict[str, Any], var: str) 
 @lowers(con.EINSUM, con.DIAGONAL, con.EYE_LIKE)
 def _no_contraction(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     raise unsupported(node, "numba has no np.einsum or np.diagonal")
+
+
+@lowers(las.SOLVE, las.INV, las.DET, las.LOGABSDET, las.DET_SIGN, las.CHOLESKY,
+        las.SOLVE_TRIANGULAR)
+def _no_batched_linalg(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
+    raise unsupported(node, "numba's np.linalg takes single 2-d matrices, not stacks")

@@ -19,6 +19,40 @@ from graphdl.ops import (
     indexing,
     leaves,
     linalg,
+    linalg_solvers,
+    reductions,
+    shape_ops,
+    softmax,
+)
+from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
+from graphdl.ops.registry import REGISTRY, Op, apply, as_node
+
+from graphdl.ops import (
+    contractions,
+    control,
+    elementwise,
+    fused,
+    indexing,
+    leaves,
+    linalg,
+    linalg_solvers,
+    reductions,
+    shape_ops,
+    softmax,
+)
+from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
+from graphdl.ops.registry import REGISTRY, Op, apply, as_node
+
+from graphdl.ops import (
+    contractions,
+    control,
+    conv,
+    elementwise,
+    fused,
+    indexing,
+    leaves,
+    linalg,
+    linalg_solvers,
     reductions,
     shape_ops,
     softmax,
@@ -27,4 +61,5 @@ from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operato
 from graphdl.ops.registry import REGISTRY, Op, apply, as_node
 
 __all__ = ["REGISTRY", "Op", "apply", "as_node", "contractions", "control", "conv", "elementwise",
-           "fused", "indexing", "leaves", "linalg", "reductions", "shape_ops", "softmax"]
+           "fused", "indexing", "leaves", "linalg", "linalg_solvers", "reductions", "shape_ops",
+           "softmax"]

@@ -263,7 +263,12 @@ def _emit_eye(args: Sequence[str], attrs: dict[str, Any]) -> str:
 
     n = size(args[0], attrs["row_axis"], attrs["row_plus"])
     m = size(args[1], attrs["col_axis"], attrs["col_plus"])
-    return f"np.eye({n}, {m}, {attrs['k']}, dtype=np.{attrs['dtype']})"
+    dtype, k = f"np.{attrs['dtype']}", attrs["k"]
+    if attrs["fill"] == "lower":
+        return f"np.tri({n}, {m}, {k}, dtype={dtype})"
+    if attrs["fill"] == "upper":
+        return f"1 - np.tri({n}, {m}, {k - 1}, dtype={dtype})"
+    return f"np.eye({n}, {m}, {k}, dtype={dtype})"
 
 
 def _eye_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> Node:
@@ -276,19 +281,29 @@ def _eye_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool]) -> N
 def _eye_sympy(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
     n = np.shape(args[0])[attrs["row_axis"]] + attrs["row_plus"]
     m = np.shape(args[1])[attrs["col_axis"]] + attrs["col_plus"]
-    return np.eye(n, m, attrs["k"], dtype=int).astype(object)
+    k = attrs["k"]
+    values = (np.tri(n, m, k, dtype=int) if attrs["fill"] == "lower" else
+              1 - np.tri(n, m, k - 1, dtype=int) if attrs["fill"] == "upper" else
+              np.eye(n, m, k, dtype=int))
+    return values.astype(object)
 
 
 EYE_LIKE = Op("eye_like", _eye_infer, _emit_eye, zero_derivative=True, batch=_eye_batch,
               sympy=_eye_sympy,
-              doc="np.eye(n, m, k) with n, m read off two operands' axes (plus a constant).")
+              doc="np.eye(n, m, k) (or the ones on and below / above that diagonal) with n, m "
+                  "read off two operands' axes (plus a constant).")
 
 
 def eye_like(rows: Node, cols: Node, row_axis: int, col_axis: int, k: int = 0,
-             dtype: Any = "float64", row_plus: int = 0, col_plus: int = 0) -> Node:
-    """``np.eye(n, m, k)`` with ``n = rows.shape[row_axis] + row_plus`` and ``m`` likewise."""
+             dtype: Any = "float64", row_plus: int = 0, col_plus: int = 0,
+             fill: str = "diagonal") -> Node:
+    """``np.eye(n, m, k)`` with ``n = rows.shape[row_axis] + row_plus`` and ``m`` likewise;
+    ``fill="lower"`` gives ones on and below the k-th diagonal (``np.tri``), ``"upper"`` on and
+    above it."""
+    if fill not in ("diagonal", "lower", "upper"):
+        raise ValueError(f"eye_like: fill must be 'diagonal', 'lower' or 'upper', got {fill!r}")
     return apply(EYE_LIKE, rows, cols, row_axis=row_axis, col_axis=col_axis, k=int(k),
-                 dtype=np.dtype(dtype).name, row_plus=row_plus, col_plus=col_plus)
+                 dtype=np.dtype(dtype).name, row_plus=row_plus, col_plus=col_plus, fill=fill)
 
 
 # --- diagonal -----------------------------------------------------------------------------------
