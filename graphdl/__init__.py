@@ -28,6 +28,17 @@ from graphdl.ir import (
     to_networkx,
     toposort,
 )
+from graphdl.ops import numpy_linalg as linalg
+from graphdl.ops.contractions import (
+    diag,
+    diagonal,
+    dot,
+    einsum,
+    inner,
+    kron,
+    outer,
+    tensordot,
+)
 from graphdl.ops.elementwise import (
     abs,
     add,
@@ -72,19 +83,7 @@ from graphdl.ops.control import cond, fori_loop, scan, switch, while_loop
 from graphdl.ops.conv import avg_pool, conv, max_pool
 from graphdl.ops.indexing import getitem, one_hot, take, take_along_axis
 from graphdl.ops.leaves import SharedVariable, constant, matrix, scalar, shared, tensor, vector
-from graphdl.ops.contractions import (
-    diag,
-    diagonal,
-    dot,
-    einsum,
-    inner,
-    kron,
-    outer,
-    tensordot,
-)
-from graphdl.ops import numpy_linalg as linalg
 from graphdl.ops.linalg import matmul
-from graphdl.ops.softmax import log_softmax, logsumexp, softmax
 from graphdl.ops.reductions import argmax, argmin, max, mean, min, prod, sum
 from graphdl.ops.shape_ops import (
     broadcast_to,
@@ -94,6 +93,26 @@ from graphdl.ops.shape_ops import (
     squeeze,
     stack,
     transpose,
+)
+from graphdl.ops.softmax import log_softmax, logsumexp, softmax
+from graphdl.ops.ufuncs import (
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    ceil,
+    cosh,
+    exp2,
+    hypot,
+    log2,
+    log10,
+    logaddexp,
+    mod,
+    round,
+    sinh,
 )
 from graphdl.rewriting import Report, optimize
 from graphdl.symbolic import compare, from_sympy, to_sympy

@@ -68,6 +68,15 @@ def negative_det(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarr
     return a
 
 
+def inside_unit(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    """Inside (-1, 1), away from the ends (arcsin, arccos, arctanh)."""
+    return rng.uniform(-0.8, 0.8, shape).astype(dtype)
+
+
+def above_one(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
+    return rng.uniform(1.2, 3.0, shape).astype(dtype)
+
+
 def booleans(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray:
     return rng.random(shape) < 0.5
 
@@ -308,6 +317,34 @@ CASES: dict[str, list[Case]] = {
     "relu": _unary_cases(gd.relu, lambda a: np.maximum(a, 0), away_from_zero),
     "floor": _unary_cases(gd.floor, np.floor, away_from_integers, smooth=False),
     "stop_gradient": _unary_cases(gd.stop_gradient, lambda a: a, smooth=False),
+    # --- more of NumPy's ufuncs (graphdl.ops.ufuncs) ---
+    "arctan": _unary_cases(gd.arctan, np.arctan),
+    "arcsin": _unary_cases(gd.arcsin, np.arcsin, inside_unit),
+    "arccos": _unary_cases(gd.arccos, np.arccos, inside_unit),
+    "arctan2": _binary_cases(gd.arctan2, np.arctan2, normal, away_from_zero)
+    + [Case(gd.arctan2, np.arctan2, [(4,), (4,)], [normal, constant_value(-1.0)],
+            label="left half-plane, across the branch cut's side")],
+    "sinh": _unary_cases(gd.sinh, np.sinh),
+    "cosh": _unary_cases(gd.cosh, np.cosh),
+    "arcsinh": _unary_cases(gd.arcsinh, np.arcsinh),
+    "arccosh": _unary_cases(gd.arccosh, np.arccosh, above_one),
+    "arctanh": _unary_cases(gd.arctanh, np.arctanh, inside_unit),
+    "log2": _unary_cases(gd.log2, np.log2, positive),
+    "log10": _unary_cases(gd.log10, np.log10, positive),
+    "exp2": _unary_cases(gd.exp2, np.exp2),
+    "logaddexp": _binary_cases(gd.logaddexp, np.logaddexp)
+    + [Case(gd.logaddexp, np.logaddexp, [(3,), (3,)], [constant_value(800.0), normal],
+            label="no overflow")],
+    "hypot": _binary_cases(gd.hypot, np.hypot, away_from_zero, away_from_zero),
+    "mod": _binary_cases(gd.mod, np.mod, away_from_integers, constant_value(1.0))
+    + [Case(lambda a, b: a % b, np.mod, [(2, 3), (3,)], [normal, away_from_zero],
+            eps=1e-7, label="% operator, negative divisors"),
+       Case(lambda a: 2.5 % a, lambda a: np.mod(2.5, a), [(4,)], [above_one],
+            label="weak % node")],
+    "ceil": _unary_cases(gd.ceil, np.ceil, away_from_integers, smooth=False),
+    "round": _unary_cases(gd.round, np.round, away_from_integers, smooth=False)
+    + [Case(lambda a: gd.round(a, 2), lambda a: np.round(a, 2), [(5,)], smooth=False,
+            label="2 decimals")],
     "cast": [
         Case(
             lambda a: gd.cast(a, "float32"),

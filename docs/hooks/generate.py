@@ -65,6 +65,7 @@ def cli_page() -> str:
 # --- the op reference ------------------------------------------------------------------------
 FAMILIES = {
     "graphdl.ops.elementwise": "Elementwise",
+    "graphdl.ops.ufuncs": "More NumPy elementwise functions",
     "graphdl.ops.reductions": "Reductions",
     "graphdl.ops.shape_ops": "Shape",
     "graphdl.ops.indexing": "Indexing",

@@ -23,6 +23,7 @@ from graphdl.ops import (
     reductions,
     shape_ops,
     softmax,
+    ufuncs,
 )
 from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
 from graphdl.ops.registry import REGISTRY, Op, apply, as_node
@@ -39,6 +40,7 @@ from graphdl.ops import (
     reductions,
     shape_ops,
     softmax,
+    ufuncs,
 )
 from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
 from graphdl.ops.registry import REGISTRY, Op, apply, as_node
@@ -62,4 +64,4 @@ from graphdl.ops.registry import REGISTRY, Op, apply, as_node
 
 __all__ = ["REGISTRY", "Op", "apply", "as_node", "contractions", "control", "conv", "elementwise",
            "fused", "indexing", "leaves", "linalg", "linalg_solvers", "reductions", "shape_ops",
-           "softmax"]
+           "softmax", "ufuncs"]

@@ -18,7 +18,8 @@ rule is an einsum again:
 adjoint and ``diag`` of a vector are einsums with two shifted identity matrices.
 
 Sizes must agree where a letter repeats, except a size 1, which broadcasts as in NumPy (an
-adjoint of an operand with sizes unknown when built is summed to its run-time shape). numba has no ``np.einsum``: the numba backend refuses these ops by name.
+adjoint of an operand with sizes unknown when built is summed to its run-time shape). numba has
+no ``np.einsum``: the numba backend refuses these ops by name.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import numpy as np
 from graphdl.errors import DTypeError, ShapeError
 from graphdl.ir.node import Node
 from graphdl.ir.shapes import fmt_shape, normalize_axis
-from graphdl.ops import reductions, shape_ops
 from graphdl.ops import elementwise as ew
+from graphdl.ops import reductions, shape_ops
 from graphdl.ops.linalg import matmul
 from graphdl.ops.registry import Op, apply, as_node
 
@@ -133,7 +134,7 @@ def _broadcast_letters(full: list[list[str]], operands: Sequence[Node], used: se
         for c, size in zip(letters, x.shape):
             sizes.setdefault(c, set()).add(size)
     out = []
-    for i, (letters, x) in enumerate(zip(full, operands)):
+    for letters, x in zip(full, operands):
         renamed = list(letters)
         for j, (c, size) in enumerate(zip(letters, x.shape)):
             if size == 1 and sizes[c] - {1} and letters.count(c) == 1:
@@ -235,7 +236,7 @@ def _einsum_sympy(sp: Any, args: Sequence[Any], attrs: dict[str, Any]) -> Any:
 
 
 EINSUM = Op("einsum", _einsum_infer, _emit_einsum, jvp=_einsum_jvp, vjp=_einsum_vjp,
-            batch=_einsum_batch, sympy=_einsum_sympy,
+            batch=_einsum_batch, sympy=_einsum_sympy, linear="one",
             doc="Einstein summation over normalized subscripts (attrs['spec']).")
 
 
@@ -355,7 +356,7 @@ def _diagonal_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool])
 DIAGONAL = Op(
     "diagonal", _diagonal_infer,
     "np.diagonal({0}, {offset}, {axis1}, {axis2}).copy()",
-    jvp=_diagonal_jvp, vjp=_diagonal_vjp, batch=_diagonal_batch,
+    jvp=_diagonal_jvp, vjp=_diagonal_vjp, batch=_diagonal_batch, linear="first",
     sympy=lambda sp, a, at: np.diagonal(a[0], at["offset"], at["axis1"], at["axis2"]),
     doc="np.diagonal: the k-th diagonal over two axes, as a new last axis.",
 )

@@ -8,10 +8,11 @@ float32; complex dtypes are refused.
 The derivatives are the standard ones, written with the ops themselves (so they differentiate
 again, to any order):
 
-- ``X = solve(A, B)``: ``dX = solve(A, dB - dA X)``; ``B_bar = solve(A^T, G)``, ``A_bar = -B_bar X^T``;
+- ``X = solve(A, B)``: ``dX = solve(A, dB - dA X)``; ``B_bar = solve(A^T, G)``,
+  ``A_bar = -B_bar X^T``;
 - ``Y = inv(A)``: ``dY = -Y dA Y``; ``A_bar = -Y^T G Y^T``;
-- ``log|det A|``: ``d = tr(solve(A, dA))``; ``A_bar = g A^-T``. ``det`` is ``sign * exp(logabsdet)``
-  for its derivative: ``d det = det tr(solve(A, dA))``, ``A_bar = g det A^-T``;
+- ``log|det A|``: ``d = tr(solve(A, dA))``, ``A_bar = g A^-T``; ``det`` the same times ``det``:
+  ``d det = det tr(solve(A, dA))``, ``A_bar = g det A^-T``;
 - ``L = cholesky(A)``: ``dL = L Phi(L^-1 dA L^-T)``, ``A_bar = sym(L^-T Phi(L^T L_bar) L^-1)`` with
   ``Phi`` the lower triangle with the diagonal halved (Murray, 2016);
 - ``X = solve_triangular(T, B)``: ``B_bar = solve_triangular(T^T, G)`` (the other triangle), and

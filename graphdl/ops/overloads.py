@@ -11,7 +11,7 @@ from typing import Any
 
 from graphdl.ir.node import Node
 from graphdl.ops import elementwise as ew
-from graphdl.ops import indexing, linalg, numpy_interop, reductions, shape_ops
+from graphdl.ops import indexing, linalg, numpy_interop, reductions, shape_ops, ufuncs
 
 
 def _swap(fn):
@@ -24,6 +24,7 @@ _OPERATORS = {
     "__mul__": ew.multiply, "__rmul__": _swap(ew.multiply),
     "__truediv__": ew.divide, "__rtruediv__": _swap(ew.divide),
     "__pow__": ew.power, "__rpow__": _swap(ew.power),
+    "__mod__": ufuncs.mod, "__rmod__": _swap(ufuncs.mod),
     "__matmul__": linalg.matmul, "__rmatmul__": _swap(linalg.matmul),
     "__lt__": ew.less, "__le__": ew.less_equal, "__gt__": ew.greater, "__ge__": ew.greater_equal,
     "__and__": ew.logical_and, "__or__": ew.logical_or,
