@@ -44,7 +44,10 @@ def formula_for(name: str) -> str:
 
 
 def point_for(text: str) -> dict[str, float]:
-    return {name: POINT[name] for name in free_names(text)}
+    point = {name: POINT[name] for name in free_names(text)}
+    if text.startswith("arccosh("):  # defined for x >= 1
+        point["x"] += 1.0
+    return point
 
 
 def central_differences(text: str, point: dict[str, float]) -> list[float]:
@@ -63,8 +66,9 @@ def central_differences(text: str, point: dict[str, float]) -> list[float]:
 def test_the_language_is_read_off_the_registry():
     table = functions()
     own = {name for name in table if name not in ALIASES}
+    needs_attributes = {"cast", "round"}  # a dtype, a number of decimals
     expected = {op.name for op in REGISTRY.values()
-                if op.elementwise and op.sympy is not None and op.name != "cast"}
+                if op.elementwise and op.sympy is not None and op.name not in needs_attributes}
     assert own == expected  # every attribute-free elementwise op with a SymPy form, no other
     for name, function in table.items():
         assert function.op is getattr(gd, ALIASES.get(name, name))(

@@ -96,7 +96,7 @@ HYPOT = elementwise_op("hypot", "np.hypot({0}, {1})", np.hypot,
 MOD = elementwise_op(
     "mod", "np.mod({0}, {1})", np.mod,
     lambda n, i: 1 if i == 0 else ew.negative(ew.floor(ew.divide(_x(n, 0), _x(n, 1)))),
-    lambda sp, a, at: sp.Mod(a[0], a[1]),
+    lambda sp, a, at: a[0] - a[1] * sp.floor(a[0] / a[1]),  # SymPy cannot differentiate Mod
     doc="The remainder with the divisor's sign (NumPy's and Python's %).", inplace=True)
 CEIL = elementwise_op("ceil", "np.ceil({0})", np.ceil, zero_derivative=True,
                       sympy=lambda sp, a, at: sp.ceiling(a[0]), inplace=True)
@@ -105,7 +105,7 @@ def _round_sympy(sp: Any, args: Any, attrs: dict[str, Any]) -> Any:
     scale = sp.Integer(10) ** attrs["decimals"]
     y = args[0] * scale
     up = sp.floor(y + sp.Rational(1, 2))
-    tie_to_odd = sp.And(sp.Eq(y + sp.Rational(1, 2), up), sp.Eq(sp.Mod(up, 2), 1))
+    tie_to_odd = sp.And(sp.Eq(y + sp.Rational(1, 2), up), sp.Eq(up - 2 * sp.floor(up / 2), 1))
     return sp.Piecewise((up - 1, tie_to_odd), (up, True)) / scale
 
 

@@ -240,10 +240,12 @@ def _almost_everywhere(sp: Any, derivative: Any) -> Any:
     that declare ``zero_derivative``."""
     heads, _ = reverse_table()
     flat = tuple(head for head, op in heads.items() if op.zero_derivative)
-    return derivative.replace(
+    zeroed = derivative.replace(
         lambda e: isinstance(e, sp.DiracDelta) or (
             isinstance(e, sp.Derivative) and isinstance(e.expr, flat)),
         lambda e: sp.Integer(0))
+    # floor(x / y)'s derivative comes as Subs(Derivative(floor(u), u), u, x / y): now Subs(0, ...)
+    return zeroed.replace(lambda e: isinstance(e, sp.Subs), lambda e: e.doit())
 
 
 def _automatic_side(problem: _Problem, points: list[np.ndarray], repeats: int
