@@ -29,6 +29,7 @@ from graphdl.ir import (
     toposort,
 )
 from graphdl.ops import numpy_linalg as linalg
+from graphdl.ops import special
 from graphdl.ops.contractions import (
     diag,
     diagonal,
@@ -95,6 +96,7 @@ from graphdl.ops.shape_ops import (
     transpose,
 )
 from graphdl.ops.softmax import log_softmax, logsumexp, softmax
+from graphdl.ops.special import gelu
 from graphdl.ops.ufuncs import (
     arccos,
     arccosh,

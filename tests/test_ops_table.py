@@ -211,6 +211,17 @@ def _np_spd(a: np.ndarray) -> np.ndarray:
     return a @ np.swapaxes(a, -1, -2) + (3 * np.eye(a.shape[-1])).astype(a.dtype)
 
 
+def _scipy(name: str) -> Callable[..., Any]:
+    """scipy.special's function, imported when a case runs (SciPy is in the test extra)."""
+
+    def call(*args: Any) -> Any:
+        import scipy.special
+
+        return getattr(scipy.special, name)(*args)
+
+    return call
+
+
 def _mixed_bool(a: gd.Node, b: gd.Node) -> gd.Node:
     return gd.where(a > 0, a, b)
 
@@ -341,6 +352,23 @@ CASES: dict[str, list[Case]] = {
             eps=1e-7, label="% operator, negative divisors"),
        Case(lambda a: 2.5 % a, lambda a: np.mod(2.5, a), [(4,)], [above_one],
             label="weak % node")],
+    # --- special functions (graphdl.ops.special, scipy.special's) ---
+    "erf": _unary_cases(gd.special.erf, _scipy("erf"))
+    + [Case(gd.gelu, lambda a: a / 2 * (1 + _scipy("erf")(a / np.sqrt(a.dtype.type(2)))),
+            [(2, 3)], label="gelu")],
+    "erfc": _unary_cases(gd.special.erfc, _scipy("erfc")),
+    "erfinv": _unary_cases(gd.special.erfinv, _scipy("erfinv"), inside_unit),
+    "gammaln": _unary_cases(gd.special.gammaln, _scipy("gammaln"), positive),
+    "digamma": _unary_cases(gd.special.digamma, _scipy("digamma"), positive),
+    "polygamma": [
+        Case(lambda a: gd.special.polygamma(1, a), lambda a: _scipy("polygamma")(1, a).astype(
+            a.dtype), [(2, 3)], [positive], label="trigamma"),
+        Case(lambda a: gd.special.polygamma(3, a), lambda a: _scipy("polygamma")(3, a).astype(
+            a.dtype), [(4,)], [positive], label="n = 3"),
+    ],
+    "xlogy": _binary_cases(gd.special.xlogy, _scipy("xlogy"), normal, positive)
+    + [Case(gd.special.xlogy, _scipy("xlogy"), [(3,), (3,)], [constant_value(0.0), positive],
+            label="x = 0")],
     "ceil": _unary_cases(gd.ceil, np.ceil, away_from_integers, smooth=False),
     "round": _unary_cases(gd.round, np.round, away_from_integers, smooth=False)
     + [Case(lambda a: gd.round(a, 2), lambda a: np.round(a, 2), [(5,)], smooth=False,

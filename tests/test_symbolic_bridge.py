@@ -43,14 +43,14 @@ def sympy_values(result, inputs, values):
             result.free_symbols <= set(table.values())):  # the elementwise reading
         shape = np.broadcast_shapes(*[np.shape(v) for v in values])
         arrays = [np.broadcast_to(v, shape) for v in values]
-        fn = sp.lambdify([table[n] for n in inputs], result, modules="numpy")
+        fn = sp.lambdify([table[n] for n in inputs], result, modules=["scipy", "numpy"])
         return np.broadcast_to(fn(*arrays), shape)
     table = input_symbols(inputs, expanded=True)
     flat_symbols = [s for n in inputs for s in np.ravel(table[n])]
     flat_values = [v for value in values for v in np.ravel(value)]
     cells = (list(result) if isinstance(result, sp.MatrixBase) else
              list(np.ravel(result.tolist())) if isinstance(result, sp.NDimArray) else [result])
-    fn = sp.lambdify(flat_symbols, cells, modules="numpy")
+    fn = sp.lambdify(flat_symbols, cells, modules=["scipy", "numpy"])
     return np.asarray(fn(*flat_values))
 
 
@@ -100,6 +100,10 @@ def test_round_trip_through_sympy_keeps_values(name, case):
         pytest.fail(f"elementwise op {name} has no SymPy rule")
     table = input_symbols(inputs)
     expr = gd.to_sympy(out)
+    if name in ("digamma", "polygamma"):  # SymPy writes both polygamma(n, x): n is not an operand
+        with pytest.raises(SymbolicError, match=r"SymPy function polygamma .* has no graphdl op"):
+            gd.from_sympy(expr, {table[n]: n for n in inputs})
+        return
     back = gd.from_sympy(expr, {table[n]: n for n in inputs})
     original = gd.function(inputs, out, optimize=False)(*values)
     rebuilt = gd.function(inputs, back, optimize=False)(*values)

@@ -27,6 +27,7 @@ from graphdl.codegen.names import Namer, comment_text
 from graphdl.ir.node import Node
 from graphdl.ops import kernels as runtime
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+from graphdl.ops.registry import code_modules
 
 
 @dataclass
@@ -153,6 +154,9 @@ def emit_function(
 
     plan = plan_inplace(schedule, outputs, updates, update_targets, same_shape)
     schedule = plan.schedule
+    for node in schedule:
+        if node.op.modules:  # scipy.special for the special functions
+            namespace.update(code_modules(node.op))
     inlined: dict[Node, Node] = {}
     if dialect.fuses:
         inlined = plan_fusion(plan, outputs, updates, dialect)

@@ -9,7 +9,7 @@ import keyword
 import re
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,40}\Z")
-_RESERVED = {"np", "_rt", "self"} | set(dir(builtins))
+_RESERVED = {"np", "_rt", "self", "special"} | set(dir(builtins))  # special: scipy.special
 
 
 def safe_identifier(name: str | None) -> str | None:

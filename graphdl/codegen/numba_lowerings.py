@@ -23,6 +23,7 @@ from graphdl.ops import linalg_solvers as las
 from graphdl.ops import reductions as red
 from graphdl.ops import shape_ops as shp
 from graphdl.ops import softmax as sm
+from graphdl.ops import special as spc
 
 
 # --- the (rows, k) layout the kernels work on --------------------------------------------------
@@ -338,6 +339,11 @@ def _concat_piece(node: Node, args: list[str], attrs: dict[str, Any], var: str) 
 @lowers(con.EINSUM, con.DIAGONAL, con.EYE_LIKE)
 def _no_contraction(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
     raise unsupported(node, "numba has no np.einsum or np.diagonal")
+
+
+@lowers(spc.ERF, spc.ERFC, spc.ERFINV, spc.GAMMALN, spc.DIGAMMA, spc.POLYGAMMA, spc.XLOGY)
+def _no_scipy(node: Node, args: list[str], attrs: dict[str, Any], var: str) -> str:
+    raise unsupported(node, "numba's nopython mode cannot call scipy.special")
 
 
 @lowers(las.SOLVE, las.INV, las.DET, las.LOGABSDET, las.DET_SIGN, las.CHOLESKY,

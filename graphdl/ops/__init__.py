@@ -23,6 +23,7 @@ from graphdl.ops import (
     reductions,
     shape_ops,
     softmax,
+    special,
     ufuncs,
 )
 from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
@@ -40,6 +41,7 @@ from graphdl.ops import (
     reductions,
     shape_ops,
     softmax,
+    special,
     ufuncs,
 )
 from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
@@ -64,4 +66,4 @@ from graphdl.ops.registry import REGISTRY, Op, apply, as_node
 
 __all__ = ["REGISTRY", "Op", "apply", "as_node", "contractions", "control", "conv", "elementwise",
            "fused", "indexing", "leaves", "linalg", "linalg_solvers", "reductions", "shape_ops",
-           "softmax", "ufuncs"]
+           "softmax", "special", "ufuncs"]

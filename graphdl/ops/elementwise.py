@@ -114,6 +114,7 @@ def elementwise_op(
     view: bool = False,
     linear: str | None = None,
     sympy_conditions: tuple[int, ...] = (),
+    modules: tuple[str, ...] = (),
     notation: Notation | None = None,
     kernel: Callable[[list, dict[str, Any]], Any] | None = None,
 ) -> Op:
@@ -143,6 +144,7 @@ def elementwise_op(
         batch=batching.batch_elementwise,
         linear=linear,
         sympy_conditions=sympy_conditions,
+        modules=modules,
         notation=notation,
         kernel=kernel,
     )

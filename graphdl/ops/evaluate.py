@@ -22,6 +22,7 @@ import numpy as np
 from graphdl.ir.node import Node
 from graphdl.ops import kernels
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
+from graphdl.ops.registry import code_modules
 
 
 class _Name(str):
@@ -50,7 +51,7 @@ def evaluate(node: Node, values: Sequence[Any]) -> Any:
                          f"operand(s), got {len(values)} value(s)")
     if op.kernel is not None:
         return op.kernel(list(values), node.attrs)
-    namespace: dict[str, Any] = {"np": np, "_rt": kernels}
+    namespace: dict[str, Any] = {"np": np, "_rt": kernels, **code_modules(op)}
     args = []
     for i, v in enumerate(values):
         args.append(f"_a{i}")

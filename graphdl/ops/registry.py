@@ -20,6 +20,8 @@ An op definition gives, side by side,
   once, with a leading batch axis (or without one when the value cannot vary along the batch);
 - ``dims``: how unknown sizes flow (`graphdl.codegen.dims`): an operand index whose sizes the
   result has, or a function ``(node, operand_sizes) -> sizes``;
+- ``modules``: import paths of the modules its NumPy code names besides ``np`` (the special
+  functions' ``scipy.special``, named ``special`` in the code; see `code_modules`);
 - ``linear``: how the op is linear (`graphdl.rewriting.scaling`): ``"all"`` operands scaled
   together, any ``"one"`` operand, or only the ``"first"``;
 - ``shape_only``: operands the op reads only for their run-time shape (``zeros_like``'s, the
@@ -46,6 +48,7 @@ through them raises an error naming the op.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +86,7 @@ class Op:
     dims: int | Callable[..., tuple] | None = None  # how unknown sizes flow (codegen.dims)
     linear: str | None = None  # "all", "one" or "first" (rewriting.scaling)
     sympy_conditions: tuple[int, ...] = ()  # operands read as SymPy Booleans
+    modules: tuple[str, ...] = ()  # modules its NumPy code names besides np ("scipy.special")
     notation: Notation | None = None  # how traces and drawings write it (graphdl.ops.notation)
     kernel: Callable[[list, dict[str, Any]], Any] | None = None  # see graphdl.ops.evaluate
     shape_only: tuple[int, ...] = ()  # operands read only for their run-time shape
@@ -151,6 +155,12 @@ def _weak_value(node: Node) -> tuple[type, Any] | None:
         return None
     value = node.attrs["value"]
     return (type(value), value)
+
+
+def code_modules(op: Op) -> dict[str, Any]:
+    """The modules ``op``'s NumPy code names besides ``np``, under the name the code uses (the
+    last part of the import path: ``scipy.special`` is ``special``), imported on first use."""
+    return {path.rpartition(".")[2]: importlib.import_module(path) for path in op.modules}
 
 
 def as_node(value: Any) -> Node:

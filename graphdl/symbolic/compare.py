@@ -220,7 +220,7 @@ def _symbolic_side(sp: Any, problem: _Problem, points: list[np.ndarray], repeats
     (replacements, reduced), cse_seconds = _timed(lambda: sp.cse(derivatives))
     shared_ops = sp.count_ops([r for _, r in replacements]) + sp.count_ops(reduced)
     compiled, lambdify_seconds = _timed(
-        lambda: sp.lambdify(problem.symbols, derivatives, modules="numpy", cse=True))
+        lambda: sp.lambdify(problem.symbols, derivatives, modules=_lambdify_modules(), cse=True))
     values, eval_seconds = _best_time(lambda: compiled(*points), repeats)
     return {
         "sympy_forward_ops": int(sp.count_ops(problem.expr)),
@@ -231,6 +231,15 @@ def _symbolic_side(sp: Any, problem: _Problem, points: list[np.ndarray], repeats
         "sympy_lambdify_seconds": lambdify_seconds,
         "sympy_eval_seconds": eval_seconds,
     }, _full(values, len(points[0]))
+
+
+def _lambdify_modules() -> list[str]:
+    """NumPy, and SciPy first where installed: SymPy's erf, loggamma, digamma... need it."""
+    try:
+        import scipy.special  # noqa: F401
+    except ImportError:
+        return ["numpy"]
+    return ["scipy", "numpy"]
 
 
 def _almost_everywhere(sp: Any, derivative: Any) -> Any:
