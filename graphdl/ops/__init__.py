@@ -29,41 +29,6 @@ from graphdl.ops import (
 from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
 from graphdl.ops.registry import REGISTRY, Op, apply, as_node
 
-from graphdl.ops import (
-    contractions,
-    control,
-    elementwise,
-    fused,
-    indexing,
-    leaves,
-    linalg,
-    linalg_solvers,
-    reductions,
-    shape_ops,
-    softmax,
-    special,
-    ufuncs,
-)
-from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
-from graphdl.ops.registry import REGISTRY, Op, apply, as_node
-
-from graphdl.ops import (
-    contractions,
-    control,
-    conv,
-    elementwise,
-    fused,
-    indexing,
-    leaves,
-    linalg,
-    linalg_solvers,
-    reductions,
-    shape_ops,
-    softmax,
-)
-from graphdl.ops import overloads as _overloads  # noqa: F401  (installs operators on Node)
-from graphdl.ops.registry import REGISTRY, Op, apply, as_node
-
-__all__ = ["REGISTRY", "Op", "apply", "as_node", "contractions", "control", "conv", "elementwise",
-           "fused", "indexing", "leaves", "linalg", "linalg_solvers", "reductions", "shape_ops",
-           "softmax", "special", "ufuncs"]
+__all__ = ["REGISTRY", "Op", "apply", "as_node", "contractions", "control", "conv",
+           "elementwise", "fused", "indexing", "leaves", "linalg", "linalg_solvers", "reductions",
+           "shape_ops", "softmax", "special", "ufuncs"]
