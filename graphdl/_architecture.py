@@ -11,7 +11,7 @@ below everything: they import no other graphdl package. Two packages of one laye
 viz, nn and optim) do not import each other. The ``graphdl`` facade (``import graphdl as gd``)
 imports every layer up to nn and optim, so only the layers above them may use it.
 
-`violations()` is what ``tests/test_layers.py`` asserts empty; `dot_source()` draws the measured
+`violations()` is what ``tests/project/test_layers.py`` asserts empty; `dot_source()` draws the measured
 package graph for ``docs/architecture.md`` (made by the docs build, so the picture is the code's).
 This module reads source files as text; it imports nothing of graphdl.
 """
@@ -42,7 +42,7 @@ FACADE = "graphdl"  # ``import graphdl`` or ``from graphdl import <a re-exported
 FACADE_LAYER = 7.5  # it imports nn and optim: only the layers above them may import it
 
 # (importing file relative to graphdl/, module as written) -> why this upward import is allowed.
-# Kept short: `tests/test_layers.py` also fails when an entry no longer occurs.
+# Kept short: `tests/project/test_layers.py` also fails when an entry no longer occurs.
 ALLOWED: dict[tuple[str, str], str] = {}  # none today
 
 

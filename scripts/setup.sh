@@ -11,7 +11,7 @@ if ! command -v dot >/dev/null 2>&1; then
     echo "note: install graphviz (sudo apt-get install -y graphviz) to render graphs"
   fi
 fi
-# chromium and its driver let tests/test_explorer.py click through the graph explorer (skipped
+# chromium and its driver let tests/viz/test_explorer.py click through the graph explorer (skipped
 # with a note without them)
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ]; then

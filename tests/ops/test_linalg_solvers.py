@@ -1,4 +1,4 @@
-"""gd.linalg beyond the op table (tests/test_ops_table.py checks values and derivatives):
+"""gd.linalg beyond the op table (tests/ops/test_ops_table.py checks values and derivatives):
 degenerate inputs, error messages, the numba refusal, and a Gaussian-process marginal likelihood
 written with cholesky and solve_triangular, its gradient checked against central differences."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import graphdl as gd
 from graphdl.ops.registry import REGISTRY
 
-_PATH = Path(__file__).resolve().parents[1] / "docs" / "hooks" / "coverage.py"
+_PATH = Path(__file__).resolve().parents[2] / "docs" / "hooks" / "coverage.py"
 _SPEC = importlib.util.spec_from_file_location("graphdl_docs_coverage", _PATH)
 coverage = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(coverage)

@@ -637,7 +637,7 @@ CASES: dict[str, list[Case]] = {
             lambda i: gd.one_hot(i, 4),
             lambda i: (i[..., None] == np.arange(4)) * 1.0,
             [(2, 3)],
-            [integers(4)],  # class labels; others are refused (tests/test_call_checks.py)
+            [integers(4)],  # class labels; others are refused (tests/codegen/test_call_checks.py)
             kinds="i",
             smooth=False,
         )
@@ -796,7 +796,7 @@ CASES: dict[str, list[Case]] = {
             label="keepdims",
         ),
     ],
-    # --- loops and branches (more in tests/test_control.py) ---
+    # --- loops and branches (more in tests/ops/test_control.py) ---
     "scan": [Case(_scan_case, _scan_reference, [(3,), (4, 3)])],
     "cond": [
         Case(_cond_case, _cond_reference, [(2, 3)], [positive], label="true branch"),
@@ -962,7 +962,7 @@ _conv_cases()
 # and are exercised by the second-order checks in test_autodiff_rules.py (JVP-of-VJP and
 # VJP-of-VJP over every case), which assert that each of them actually occurs there.
 LEAVES = {"input", "constant", "shared"}
-# built inside gd.scan/gd.cond above, or refusing reverse mode by design: tests/test_control.py
+# built inside gd.scan/gd.cond above, or refusing reverse mode by design: tests/ops/test_control.py
 CONTROL_HELPERS = {"part", "pack", "while_loop"}
 INTERNAL_HELPERS = {
     "sum_to",
@@ -992,7 +992,7 @@ def all_cases(variants: tuple[str, ...] = ("static", "first", "all")):
 
 def test_every_registered_op_has_a_case() -> None:
     missing = set(REGISTRY) - set(CASES) - LEAVES - INTERNAL_HELPERS - CONTROL_HELPERS
-    assert not missing, f"ops without an entry in tests/test_ops_table.py CASES: {sorted(missing)}"
+    assert not missing, f"ops without an entry in tests/ops/test_ops_table.py CASES: {sorted(missing)}"
     unknown = set(CASES) - set(REGISTRY)
     assert not unknown, f"CASES names ops that are not registered: {sorted(unknown)}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CITATION = re.compile(r"\b[Ee]qs?\. ?\d+")
 FOLDERS = ("graphdl", "docs", "tutorials", "benchmarks", "examples", "scripts")
 

@@ -6,7 +6,7 @@ files the commands write (``graph.svg``, ``out/``) land outside the repository. 
 the console script next to this interpreter, as after ``source .venv/bin/activate``.
 
 Commands run elsewhere are mapped, not skipped silently: the tutorials by
-``tests/test_tutorials.py`` (all six), the docs build by ``.ci/run``; ``pip install`` lines
+``tests/project/test_tutorials.py`` (all six), the docs build by ``.ci/run``; ``pip install`` lines
 change the environment and are not run here (CI's set-up installs the same extras).
 """
 
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 RUNNERS = ("graphdl ", "python ", "bash ", "pip ")
 ELSEWHERE = {
-    "python tutorials/01_autodiff.py": "tests/test_tutorials.py runs every tutorial",
+    "python tutorials/01_autodiff.py": "tests/project/test_tutorials.py runs every tutorial",
     "bash scripts/docs.sh": ".ci/run builds the site",
     'pip install -e ".[numba]"': "installs; CI's set-up installs the test extra, which has numba",
 }
@@ -50,7 +50,7 @@ def test_the_table_is_read():
 
 
 def test_commands_run_elsewhere_are_really_run_there():
-    assert "tests/test_tutorials.py" and (ROOT / "tests" / "test_tutorials.py").is_file()
+    assert (ROOT / "tests" / "project" / "test_tutorials.py").is_file()
     assert "bash scripts/docs.sh" in (ROOT / ".ci" / "run").read_text()
     for command in ELSEWHERE:
         assert command in COMMANDS, f"{command!r} is no longer in the README: update ELSEWHERE"

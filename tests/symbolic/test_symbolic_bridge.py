@@ -1,6 +1,6 @@
 """The SymPy bridge: graphs to SymPy and back keep their values (issue 5).
 
-Every case of the op table (`tests/test_ops_table.py`) whose ops have SymPy rules is converted
+Every case of the op table (`tests/ops/test_ops_table.py`) whose ops have SymPy rules is converted
 with `gd.to_sympy`, evaluated by ``sympy.lambdify`` at the case's values and held against the
 compiled graph; cases with an op SymPy cannot express must fail naming that op. Elementwise
 cases also go back through `gd.from_sympy` and must compute the same values again.

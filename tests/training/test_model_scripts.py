@@ -15,7 +15,7 @@ import pytest
 import graphdl as gd
 from graphdl.training import models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "model.py"
 
 

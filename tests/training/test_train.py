@@ -22,7 +22,7 @@ from graphdl.training import Classifier, load_params, resolve, save_params
 from graphdl.training.job import TrainOptions
 from graphdl.training.job import run as run_job
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def blobs(n: int, seed: int, n_features: int = 4, n_classes: int = 3):
