@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from graphdl.errors import DifferentiationError
 from graphdl.ir.node import Node
 from graphdl.ir.walk import toposort
 
@@ -48,11 +47,6 @@ def tangents(outputs: Sequence[Node], seeds: Mapping[Node, Node],
 def _through_decomposition(node: Node, incoming: list[Node | None]) -> Node | None:
     """The JVP of an op without a rule of its own, by a sweep over its plain-op form
     (``Op.decompose``, e.g. the fused cross-entropy ops)."""
-    if node.op.decompose is None:
-        raise DifferentiationError(
-            f"cannot differentiate through {node.op.name} node {node.label()} (created at "
-            f"{node.origin}): the op has no derivative rule"
-        )
-    plain = node.op.decompose(node)
+    plain = node.op.plain_form(node)
     seeds = {x: t for x, t in zip(node.inputs, incoming) if t is not None}
     return tangents([plain], seeds).get(plain)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from graphdl.errors import DifferentiationError
 from graphdl.ir.node import Node
 from graphdl.ir.walk import depends_on, depth_order
 from graphdl.ops import elementwise as ew
@@ -78,12 +77,7 @@ def _accumulate(bar: dict[Node, Node], node: Node, contribution: Node) -> Node:
 def _through_decomposition(node: Node, g: Node) -> list[Node | None]:
     """The VJP of an op without a rule of its own, by a sweep over its plain-op form
     (``Op.decompose``, e.g. the fused cross-entropy ops)."""
-    if node.op.decompose is None:
-        raise DifferentiationError(
-            f"cannot differentiate through {node.op.name} node {node.label()} (created at "
-            f"{node.origin}): the op has no derivative rule"
-        )
-    plain = node.op.decompose(node)
+    plain = node.op.plain_form(node)
     floats = [x for x in node.inputs if x.dtype.kind == "f"]
     bar = adjoints([plain], [g], floats)
     return [bar.get(x) if x.dtype.kind == "f" else None for x in node.inputs]

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from graphdl.errors import DifferentiationError
 from graphdl.ir.node import Node, make_node
 from graphdl.ir.origin import user_origin
 from graphdl.ops.notation import Notation
@@ -114,6 +115,15 @@ class Op:
     def differentiable(self) -> bool:
         return (self.zero_derivative or self.vjp is not None or self.partials is not None
                 or self.decompose is not None)
+
+    def plain_form(self, node: Node) -> Node:
+        """``node``'s value built from plain ops (`decompose`), which both sweeps differentiate
+        when the op has no rule of its own; an op with neither cannot be differentiated."""
+        if self.decompose is None:
+            raise DifferentiationError(
+                f"cannot differentiate through {self.name} node {node.label()} (created at "
+                f"{node.origin}): the op has no derivative rule")
+        return self.decompose(node)
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
