@@ -40,6 +40,8 @@ from graphdl.ops.contractions import (
     outer,
     tensordot,
 )
+from graphdl.ops.control import cond, fori_loop, scan, switch, while_loop
+from graphdl.ops.conv import avg_pool, conv, max_pool
 from graphdl.ops.elementwise import (
     abs,
     add,
@@ -80,8 +82,6 @@ from graphdl.ops.elementwise import (
     tanh,
     where,
 )
-from graphdl.ops.control import cond, fori_loop, scan, switch, while_loop
-from graphdl.ops.conv import avg_pool, conv, max_pool
 from graphdl.ops.indexing import getitem, one_hot, take, take_along_axis
 from graphdl.ops.leaves import SharedVariable, constant, matrix, scalar, shared, tensor, vector
 from graphdl.ops.linalg import matmul

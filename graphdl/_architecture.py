@@ -11,9 +11,9 @@ below everything: they import no other graphdl package. Two packages of one laye
 viz, nn and optim) do not import each other. The ``graphdl`` facade (``import graphdl as gd``)
 imports every layer up to nn and optim, so only the layers above them may use it.
 
-`violations()` is what ``tests/project/test_layers.py`` asserts empty; `dot_source()` draws the measured
-package graph for ``docs/architecture.md`` (made by the docs build, so the picture is the code's).
-This module reads source files as text; it imports nothing of graphdl.
+`violations()` is what ``tests/project/test_layers.py`` asserts empty; `dot_source()` draws the
+measured package graph for ``docs/architecture.md`` (made by the docs build, so the picture is
+the code's). This module reads source files as text; it imports nothing of graphdl.
 """
 
 from __future__ import annotations

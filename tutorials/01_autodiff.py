@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 1. Automatic differentiation, by hand and by graphdl
 #
-# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning" (lecture, 2021).*
+# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+# (lecture, 2021).*
 #
 # The lecture's running example (eq. 50) is
 #

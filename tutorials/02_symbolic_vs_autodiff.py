@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 2. Symbolic versus automatic differentiation
 #
-# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning" (lecture, 2021).*
+# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+# (lecture, 2021).*
 #
 # The lecture lists four ways to get derivatives: by hand, by finite differences (tutorial 1),
 # symbolically (Mathematica, Maple, SymPy) and automatically. Symbolic differentiation applies

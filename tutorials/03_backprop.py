@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 3. Back-propagation is reverse-mode automatic differentiation
 #
-# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning" (lecture, 2021).*
+# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+# (lecture, 2021).*
 #
 # The lecture derives the gradient of a 3-layer network by hand (eqs. 13-47) and arrives at the
 # back-propagation recursion of eq. 47: a forward pass that stores every layer's input and

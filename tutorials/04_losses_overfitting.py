@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 4. Losses, generalization and overfitting
 #
-# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning" (lecture, 2021).*
+# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+# (lecture, 2021).*
 #
 # Training looks for $\hat\Theta = \arg\min_\Theta \mathcal L(\Theta)$ (eq. 1), where the loss is
 # the negative log-likelihood of the training set under the network's predictions (eq. 2). This
@@ -42,8 +43,7 @@ import numpy as np
 import graphdl as gd
 from graphdl import nn, optim
 from graphdl.data import load_digits, train_val_test_split
-from graphdl.training import Classifier
-from graphdl.training import EarlyStopping, plot_history
+from graphdl.training import Classifier, EarlyStopping, plot_history
 
 OUT = Path(os.environ.get("GRAPHDL_TUTORIAL_OUT", "tutorials/_out"))
 OUT.mkdir(parents=True, exist_ok=True)

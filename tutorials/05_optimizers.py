@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 5. Optimization algorithms
 #
-# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning" (lecture, 2021).*
+# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+# (lecture, 2021).*
 #
 # Every optimizer of the lecture is a rule turning the gradient $G(\Theta^t)$ into the next
 # parameters: gradient descent (eqs. 11-12), stochastic and mini-batch SGD (eqs. 56-63),

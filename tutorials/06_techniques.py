@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 6. Optimization techniques
 #
-# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning" (lecture, 2021).*
+# *Equation numbers (eq. N) are those of V. Lepetit, "Optimization for Deep Learning"
+# (lecture, 2021).*
 #
 # The lecture closes with the techniques that make deep networks trainable and make them
 # generalize: Xavier initialization (eq. 77), batch normalization (eq. 78), data augmentation,

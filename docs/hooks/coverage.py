@@ -1,5 +1,6 @@
 """Which NumPy and SciPy functions graphdl has: `docs/concepts/numpy-coverage.md` is generated
-from this module by the docs build (generate.py), and ``tests/ops/test_numpy_coverage.py`` checks it.
+from this module by the docs build (generate.py), and ``tests/ops/test_numpy_coverage.py``
+checks it.
 
 The names are the functions users differentiate in the test suites of autograd and JAX
 (``numpy``, ``numpy.linalg``, ``scipy.special``). Whether graphdl has one is not written here

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import graphdl as gd
-    from graphdl.cli.trace import parse_pairs, one_line
+    from graphdl.cli.trace import one_line, parse_pairs
     from graphdl.ops.formula import free_names, parse_formula_at
 
     text = args.formula if args.formula is not None else LECTURE

@@ -101,8 +101,8 @@ class Module:
     def __call__(self, x: Any, mode: Mode | None = None) -> Node:
         """The output graph; ``mode=None`` builds the evaluation graph. The nodes built form a
         name scope (the module's name), so drawings cluster them by layer."""
-        from graphdl.ops.registry import as_node
         from graphdl.ir.scopes import name_scope
+        from graphdl.ops.registry import as_node
 
         with name_scope(self.name):
             return self.forward(as_node(x), as_mode(mode))

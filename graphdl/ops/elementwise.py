@@ -15,8 +15,8 @@ integers, stop_gradient) declare a zero derivative: gradients through them are z
 error; ``where`` gives its condition no adjoint. A constant exponent 0 or 1 gives a symbolic zero
 or identity partial (no ``0 * x ** -1``, nan at 0). Every adjoint is cast back to its operand's
 dtype, so a float32 operand of a float64 expression gets a float32 gradient.
-Each convention is asserted in ``tests/autodiff/test_autodiff_api.py``; every rule is checked against
-central differences, to second order, in ``tests/autodiff/test_autodiff_rules.py``.
+Each convention is asserted in ``tests/autodiff/test_autodiff_api.py``; every rule is checked
+against central differences, to second order, in ``tests/autodiff/test_autodiff_rules.py``.
 """
 
 from __future__ import annotations

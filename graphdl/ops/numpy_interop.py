@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from graphdl.ir.node import Node
-from graphdl.ops import elementwise as ew
 from graphdl.ops import contractions, indexing, linalg, reductions, shape_ops
+from graphdl.ops import elementwise as ew
 
 UFUNCS: dict[np.ufunc, Callable[..., Node]] = {
     np.add: ew.add, np.subtract: ew.subtract, np.multiply: ew.multiply,

@@ -24,8 +24,8 @@ from graphdl.codegen import function
 from graphdl.ir.graph import count_nodes
 from graphdl.ir.node import Node
 from graphdl.ir.walk import graph_inputs, toposort
-from graphdl.ops.formula import FormulaError, free_names, parse_formula
 from graphdl.ops.elementwise import sin
+from graphdl.ops.formula import FormulaError, free_names, parse_formula
 from graphdl.ops.leaves import scalar
 from graphdl.symbolic.graph_to_sympy import SymbolicError, input_symbols, sympy_module, to_sympy
 from graphdl.symbolic.report import Comparison
@@ -42,7 +42,8 @@ def compare(cost: Node | str | Any, wrt: Any = None, at: Mapping[Any, float] | N
     reads with `to_sympy`; nothing in it runs as Python, and its size is bounded). ``wrt``
     names the variables (nodes, symbols or names; default: every input). ``at`` gives the point
     of interest by name or node (unlisted variables sit at 1.0); the N evaluation points are that
-    point and random points within ``spread * max(|value|, 1)`` of it. Evaluation times are the best of ``repeats``.
+    point and random points within ``spread * max(|value|, 1)`` of it. Evaluation times are the
+    best of ``repeats``.
     ``symbolic=False`` skips SymPy's side (its fields are None): for nestings where the
     expression swell would keep sympy.diff busy for hours.
     """

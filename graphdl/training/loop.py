@@ -35,9 +35,9 @@ from graphdl.nn.mode import Mode
 from graphdl.nn.module import Module
 from graphdl.ops.leaves import tensor
 from graphdl.optim.optimizers import Optimizer
-from graphdl.training.params import restore, snapshot
 from graphdl.training.early_stopping import EarlyStopping
 from graphdl.training.history import History
+from graphdl.training.params import restore, snapshot
 from graphdl.training.progress import print_epoch, progress, set_metrics, use_bars
 
 LossFn = Callable[[Node, Node], Node]

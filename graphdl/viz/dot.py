@@ -8,9 +8,10 @@ sweep builds it: `gradient_with_map`): each node it adds sits in the backward sc
 node it belongs to (``∂dense1`` mirrors ``dense1``), and edges of the backward sweep are laid out
 against the data flow, so the backward pass runs beside the forward one, layer by layer, back to
 the parameters; gradient outputs are labelled ``∂loss/∂dense1.W``; dashed links from each adjoint
-to its primal node are drawn only with ``links=True``. Where ``gd.grad`` differentiated a stable form of the graph
-(``log_softmax(z)`` for a written ``log(softmax(z))``), that form is drawn beside the written one. A `Trace` draws as the graph
-with each node's value and tangent or adjoint (record nodes, as micrograd's ``draw_dot``).
+to its primal node are drawn only with ``links=True``. Where ``gd.grad`` differentiated a stable
+form of the graph (``log_softmax(z)`` for a written ``log(softmax(z))``), that form is drawn
+beside the written one. A `Trace` draws as the graph with each node's value and tangent or
+adjoint (record nodes, as micrograd's ``draw_dot``).
 
 Name scopes become clusters; ``collapse=`` folds them into single boxes, and ``max_nodes`` stops a
 drawing nobody could read with a message saying how to make it smaller. Building DOT source needs
@@ -30,12 +31,12 @@ import numpy as np
 
 from graphdl.errors import GraphError
 from graphdl.ir.node import Node
+from graphdl.ir.scopes import scopes_of
 from graphdl.ir.walk import toposort
 from graphdl.ops.leaves import CONSTANT, INPUT, SHARED
 from graphdl.ops.registry import as_node
 from graphdl.viz import formulas as fx
 from graphdl.viz import styles
-from graphdl.ir.scopes import scopes_of
 from graphdl.viz.trace import Trace
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
@@ -86,7 +87,8 @@ class _Gradient:
 
 def gradient_with_map(cost: Node, wrt: Sequence[Node]) -> tuple[list[Node], dict[Node, Node]]:
     """``gd.grad(cost, wrt)`` together with the adjoint of every primal node it passed through
-    (primal -> adjoint node): the very sweep ``gd.grad`` runs (`graphdl.autodiff.api.cost_adjoints`),
+    (primal -> adjoint node): the very sweep ``gd.grad`` runs
+    (`graphdl.autodiff.api.cost_adjoints`),
     stability rewrites included, so the drawn gradient is the one ``gd.grad`` returns. A primal key
     may be a node of the stabilized graph (``log_softmax(z)`` for a written ``log(softmax(z))``)."""
     sweep = _gradient_sweep(cost, wrt)

@@ -28,8 +28,16 @@ from graphdl.ir.node import Node
 from graphdl.ops.evaluate import evaluate
 from graphdl.ops.leaves import INPUT
 from graphdl.viz import styles
-from graphdl.viz.dot import (_Drawer, _new_digraph, _outputs, _plan, cluster_name, RenderError,
-                             dot_available, INSTALL_HINT)
+from graphdl.viz.dot import (
+    INSTALL_HINT,
+    RenderError,
+    _Drawer,
+    _new_digraph,
+    _outputs,
+    _plan,
+    cluster_name,
+    dot_available,
+)
 
 HISTOGRAM_BINS = 12
 
@@ -257,7 +265,8 @@ _SCRIPT = r"""
       const isFolded = folded.has(name);
       g.classList.toggle("gd-folded", isFolded);
       const text = g.querySelector("text");
-      if (text) text.textContent = c.label + (isFolded ? " (" + c.members.length + " nodes, folded)" : "");
+      const note = " (" + c.members.length + " nodes, folded)";
+      if (text) text.textContent = c.label + (isFolded ? note : "");
       let inFolded = false;
       folded.forEach(function (other) {
         if (other !== name && name.indexOf(other + "__") === 0) inFolded = true;

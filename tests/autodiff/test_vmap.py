@@ -1,8 +1,8 @@
 """gd.vmap and one-sweep Jacobians (issue 3).
 
-- Every op of the CASES table (tests/ops/test_ops_table.py), vmapped over a batch of 3 values of all,
-  the first or the last of its arguments, equals the per-example results stacked by a NumPy loop
-  (with the batch size static and unknown). An op without a batching rule fails the table test
+- Every op of the CASES table (tests/ops/test_ops_table.py), vmapped over a batch of 3 values of
+  all, the first or the last of its arguments, equals the per-example results stacked by a NumPy
+  loop (with the batch size static and unknown). An op without a batching rule fails the table test
   unless listed in `NO_RULE` with the reason.
 - The Jacobian of every smooth case, reverse mode == forward mode == central differences: this
   vmaps VJP and JVP graphs, so the batching rules of the adjoint helpers (index_adjoint,

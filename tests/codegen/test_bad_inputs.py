@@ -25,7 +25,7 @@ _STEPS: dict[str, tuple] = {}
 
 
 def _step(backend: str):
-    """A softmax-regression SGD step over X f64[?,3] and labels y i64[?] (built once per backend)."""
+    """A softmax-regression SGD step over X f64[?,3] and labels y i64[?] (one per backend)."""
     if backend not in _STEPS:
         X = gd.matrix("X", (None, 3))
         y = gd.vector("y", dtype="int64")

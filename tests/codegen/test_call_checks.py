@@ -10,6 +10,7 @@ import pytest
 import graphdl as gd
 from graphdl.errors import GraphRuntimeError, InputError, ShapeError
 
+
 def _backends():
     try:
         import numba  # noqa: F401
@@ -32,7 +33,8 @@ def test_unknown_size_clashing_with_a_shared_variable_is_refused_before_the_kern
         f(np.array([10.0, 20.0]))
     message = str(info.value)
     assert "add node" in message and "test_call_checks.py:" in message
-    assert "z f64[?] (run-time shape (2,))" in message and "c f64[4] (run-time shape (4,))" in message
+    assert "z f64[?] (run-time shape (2,))" in message
+    assert "c f64[4] (run-time shape (4,))" in message
     np.testing.assert_array_equal(c.get_value(), np.ones(4))  # numba wrote [11, 21, ...] before
     f(np.full(4, 2.0))  # the same function still runs with the right size
     np.testing.assert_array_equal(c.get_value(), np.full(4, 3.0))

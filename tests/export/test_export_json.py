@@ -13,7 +13,6 @@ from test_ops_table import CASES
 import graphdl as gd
 from graphdl.export import graph_from_dict, graph_to_dict
 
-
 NOT_SAVED = {"scan", "cond"}  # loops and branches: their bodies have no JSON form yet
 
 

@@ -96,7 +96,9 @@ CASES = [  # x shape, w shape, options, explicit pads for the naive reference
 def _options(opts, rank):
     stride = opts.get("stride", 1)
     dilation = opts.get("dilation", 1)
-    expand = (lambda v: (v,) * rank if isinstance(v, int) else tuple(v))
+    def expand(v):
+        return (v,) * rank if isinstance(v, int) else tuple(v)
+
     return expand(stride), expand(dilation), opts.get("groups", 1)
 
 
@@ -144,7 +146,9 @@ def test_conv_float32_end_to_end():
     pads = ((1, 1), (1, 1))
     np.testing.assert_allclose(val, naive_conv(x64, w64, (2, 2), pads, (1, 1), 1), rtol=1e-5,
                                atol=1e-5)
-    f = (lambda a, b: np.sum(np.tanh(naive_conv(a, b, (2, 2), pads, (1, 1), 1))))
+    def f(a, b):
+        return np.sum(np.tanh(naive_conv(a, b, (2, 2), pads, (1, 1), 1)))
+
     np.testing.assert_allclose(gx, central_grad(lambda a: f(a, w64), x64), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gw, central_grad(lambda b: f(x64, b), w64), rtol=1e-4, atol=1e-4)
 

@@ -992,7 +992,7 @@ def all_cases(variants: tuple[str, ...] = ("static", "first", "all")):
 
 def test_every_registered_op_has_a_case() -> None:
     missing = set(REGISTRY) - set(CASES) - LEAVES - INTERNAL_HELPERS - CONTROL_HELPERS
-    assert not missing, f"ops without an entry in tests/ops/test_ops_table.py CASES: {sorted(missing)}"
+    assert not missing, f"ops without an entry in the CASES table: {sorted(missing)}"
     unknown = set(CASES) - set(REGISTRY)
     assert not unknown, f"CASES names ops that are not registered: {sorted(unknown)}"
 

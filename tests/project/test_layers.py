@@ -24,7 +24,8 @@ def test_allowed_exceptions_still_occur():
     ("from graphdl import init\n", "graphdl.init", "init"),
     ("from graphdl import grad\n", "graphdl.grad", arch.FACADE),
     ("def f():\n    from graphdl.codegen import runtime\n", "graphdl.codegen", "codegen"),
-    ("if TYPE_CHECKING:\n    import graphdl.ops\nimport graphdl.ir.node\n", "graphdl.ir.node", "ir"),
+    ("if TYPE_CHECKING:\n    import graphdl.ops\nimport graphdl.ir.node\n",
+     "graphdl.ir.node", "ir"),
 ])
 def test_the_checker_sees_every_form_of_import(tmp_path, source, module, expected):
     path = tmp_path / "m.py"
@@ -36,7 +37,8 @@ def test_the_checker_sees_every_form_of_import(tmp_path, source, module, expecte
 def test_an_upward_import_is_reported_with_its_place(tmp_path, monkeypatch):
     package = tmp_path / "ir"
     package.mkdir()
-    (package / "walk.py").write_text("import numpy\n\ndef f():\n    from graphdl.codegen import x\n")
+    (package / "walk.py").write_text(
+        "import numpy\n\ndef f():\n    from graphdl.codegen import x\n")
     monkeypatch.setattr(arch, "ROOT", tmp_path)
     found, _ = arch.violations()
     assert found == ["graphdl/ir/walk.py:4: ir imports graphdl.codegen (a higher layer)"]

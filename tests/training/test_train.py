@@ -1,5 +1,5 @@
-"""graphdl.training: the loop lowers the loss, early stopping fires on overfitting and keeps the best
-epoch, parameter files round-trip safely, model scripts load, and ``graphdl train`` runs end to
+"""graphdl.training: the loop lowers the loss, early stopping fires on overfitting and keeps the
+best epoch, parameter files round-trip safely, model scripts load, and ``graphdl train`` runs end to
 end (in a subprocess) and reaches the promised accuracy."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import svg_geometry, svg_texts
 
 import graphdl as gd
-from helpers import svg_geometry, svg_texts
 from graphdl import nn, optim
 from graphdl.training import Classifier, load_params, resolve, save_params
 from graphdl.training.job import TrainOptions

@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import graphdl as gd
-from graphdl.viz import dot as dotmod
 from graphdl.ops.formula import FormulaError, parse_formula
+from graphdl.viz import dot as dotmod
 
 LECTURE = "log(x1) + x1*x2 - sin(x2)"
 
